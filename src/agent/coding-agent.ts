@@ -1,0 +1,32 @@
+import type { LLMClient } from '../llm/client.js';
+import type { TokenUsage } from '../model/session.js';
+import type { Sandbox } from '../sandbox/runtime.js';
+
+export type AgentEventType = 'output' | 'tool' | 'usage';
+
+export interface AgentRunInput {
+  sandbox: Sandbox;
+  llm: LLMClient;
+  /** The task, already assembled (task text plus any context the pipeline adds). */
+  prompt: string;
+  /** Extra system instructions (repository conventions, stage instructions). */
+  instructions?: string;
+  maxTurns: number;
+  /** Per shell command, unless the model asks for less. */
+  commandTimeoutMs: number;
+  /** Aborts the LLM call in flight and the loop (stop). */
+  signal: AbortSignal;
+  onEvent(type: AgentEventType, data: unknown): void;
+}
+
+export interface AgentRunResult {
+  /** The agent's final words: a summary of the change, or the answer to a question. */
+  summary: string;
+  usage: TokenUsage;
+}
+
+/** Does the work inside a sandbox. The built-in one is a tool-calling loop run from the server. */
+export interface CodingAgent {
+  readonly name: string;
+  run(input: AgentRunInput): Promise<AgentRunResult>;
+}

@@ -1,0 +1,253 @@
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import bytes from 'bytes';
+import ms from 'ms';
+import { z } from 'zod';
+import { TeleCoderError } from '../errors.js';
+
+/**
+ * Every setting TeleCoder reads from the environment, parsed once at start-up. The names of the
+ * original system's variables are kept with their meanings (see README "Configuration").
+ */
+export interface Config {
+  /** host:port the server listens on. */
+  addr: { host: string; port: number };
+  /** Required whenever `addr.host` is not a loopback address. */
+  apiToken: string | undefined;
+  dataDir: string;
+
+  githubToken: string | undefined;
+  /** Base URL of GitHub's REST API (GitHub Enterprise Server: https://HOST/api/v3). */
+  githubApiUrl: string;
+  /** Base URL git clones from and pushes to, e.g. https://github.com. */
+  githubGitUrl: string;
+  /** Allow repositories given as a path on the server's disk (local mode). */
+  allowLocalRepos: boolean;
+
+  llm: {
+    provider: 'anthropic' | 'openai' | undefined;
+    anthropicApiKey: string | undefined;
+    anthropicBaseUrl: string | undefined;
+    openaiApiKey: string | undefined;
+    openaiBaseUrl: string | undefined;
+    /** Model for the coding agent; undefined picks the provider's default. */
+    model: string | undefined;
+    plannerModel: string | undefined;
+    /** Retries of a failed LLM request (429, 5xx, connection errors) before the session fails. */
+    maxRetries: number;
+    requestTimeoutMs: number;
+  };
+
+  sandbox: {
+    image: string;
+    /** Base image when the sandbox image has to be built (an air-gapped site passes its own). */
+    baseImage: string;
+    network: string;
+    memoryBytes: number;
+    cpus: number;
+    pids: number;
+    wallClockMs: number;
+  };
+
+  agent: {
+    name: string;
+    maxTurns: number;
+    commandTimeoutMs: number;
+  };
+
+  maxConcurrent: number;
+  maxRevisions: number;
+  maxSubtasks: number;
+  chatIdleTimeoutMs: number;
+  chatMaxMessages: number;
+  logLevel: string;
+}
+
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
+
+export function isLoopbackHost(host: string): boolean {
+  return LOOPBACK_HOSTS.has(host) || host.startsWith('127.');
+}
+
+function duration(name: string, fallback: string) {
+  return z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      const text = value?.trim() || fallback;
+      const parsed = /^\d+$/.test(text) ? Number(text) * 1000 : ms(text as ms.StringValue);
+      if (typeof parsed !== 'number' || !Number.isFinite(parsed) || parsed <= 0) {
+        ctx.addIssue({ code: 'custom', message: `${name} must be a duration like 90s, 10m or 1h (got "${text}")` });
+        return z.NEVER;
+      }
+      return parsed;
+    });
+}
+
+function size(name: string, fallback: string) {
+  return z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      const text = value?.trim() || fallback;
+      const parsed = bytes.parse(text);
+      if (parsed === null || !Number.isFinite(parsed) || parsed <= 0) {
+        ctx.addIssue({ code: 'custom', message: `${name} must be a size like 512mb or 2gb (got "${text}")` });
+        return z.NEVER;
+      }
+      return parsed;
+    });
+}
+
+function int(name: string, fallback: number, min = 1) {
+  return z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      if (value === undefined || value.trim() === '') return fallback;
+      const parsed = Number(value);
+      if (!Number.isInteger(parsed) || parsed < min) {
+        ctx.addIssue({ code: 'custom', message: `${name} must be a whole number ≥ ${min} (got "${value}")` });
+        return z.NEVER;
+      }
+      return parsed;
+    });
+}
+
+function positiveNumber(name: string, fallback: number) {
+  return z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      if (value === undefined || value.trim() === '') return fallback;
+      const parsed = Number(value);
+      if (!Number.isFinite(parsed) || parsed <= 0) {
+        ctx.addIssue({ code: 'custom', message: `${name} must be a positive number (got "${value}")` });
+        return z.NEVER;
+      }
+      return parsed;
+    });
+}
+
+const optionalText = z
+  .string()
+  .optional()
+  .transform((value) => (value && value.trim() !== '' ? value.trim() : undefined));
+
+const boolText = (fallback: boolean) =>
+  z
+    .string()
+    .optional()
+    .transform((value) => {
+      if (value === undefined || value.trim() === '') return fallback;
+      return !['0', 'false', 'no', 'off'].includes(value.trim().toLowerCase());
+    });
+
+const envSchema = z.object({
+  TELECODER_ADDR: optionalText,
+  TELECODER_API_TOKEN: optionalText,
+  TELECODER_DATA_DIR: optionalText,
+  GITHUB_TOKEN: optionalText,
+  GITHUB_API_URL: optionalText,
+  TELECODER_GIT_URL: optionalText,
+  TELECODER_ALLOW_LOCAL_REPOS: boolText(true),
+  TELECODER_LLM_PROVIDER: z
+    .enum(['anthropic', 'openai', ''], {
+      error: () => 'TELECODER_LLM_PROVIDER must be "anthropic" or "openai"',
+    })
+    .optional(),
+  ANTHROPIC_API_KEY: optionalText,
+  ANTHROPIC_BASE_URL: optionalText,
+  OPENAI_API_KEY: optionalText,
+  OPENAI_BASE_URL: optionalText,
+  TELECODER_MODEL: optionalText,
+  TELECODER_PLANNER_MODEL: optionalText,
+  TELECODER_LLM_MAX_RETRIES: int('TELECODER_LLM_MAX_RETRIES', 3, 0),
+  TELECODER_LLM_TIMEOUT: duration('TELECODER_LLM_TIMEOUT', '10m'),
+  TELECODER_DOCKER_IMAGE: optionalText,
+  TELECODER_SANDBOX_BASE_IMAGE: optionalText,
+  TELECODER_DOCKER_NETWORK: optionalText,
+  TELECODER_SANDBOX_MEMORY: size('TELECODER_SANDBOX_MEMORY', '4gb'),
+  TELECODER_SANDBOX_CPUS: positiveNumber('TELECODER_SANDBOX_CPUS', 2),
+  TELECODER_SANDBOX_PIDS: int('TELECODER_SANDBOX_PIDS', 512),
+  TELECODER_SANDBOX_TIMEOUT: duration('TELECODER_SANDBOX_TIMEOUT', '60m'),
+  TELECODER_CODING_AGENT: optionalText,
+  TELECODER_MAX_TURNS: int('TELECODER_MAX_TURNS', 60),
+  TELECODER_COMMAND_TIMEOUT: duration('TELECODER_COMMAND_TIMEOUT', '10m'),
+  TELECODER_MAX_CONCURRENT: int('TELECODER_MAX_CONCURRENT', 2),
+  TELECODER_MAX_REVISIONS: int('TELECODER_MAX_REVISIONS', 1, 0),
+  TELECODER_MAX_SUBTASKS: int('TELECODER_MAX_SUBTASKS', 5),
+  TELECODER_CHAT_IDLE_TIMEOUT: duration('TELECODER_CHAT_IDLE_TIMEOUT', '30m'),
+  TELECODER_CHAT_MAX_MESSAGES: int('TELECODER_CHAT_MAX_MESSAGES', 50),
+  LOG_LEVEL: optionalText,
+});
+
+/** Parses "host:port", ":port" or "port". An empty host means loopback, never all interfaces. */
+export function parseAddr(text: string | undefined): { host: string; port: number } {
+  const value = text ?? '127.0.0.1:7080';
+  const match = /^(?:\[?([^\]]*?)\]?:)?(\d{1,5})$/.exec(value);
+  const port = match ? Number(match[2]) : NaN;
+  if (!match || port > 65535) {
+    throw new TeleCoderError(
+      `TELECODER_ADDR must look like 127.0.0.1:7080, 0.0.0.0:7080 or :7080 (got "${value}")`,
+    );
+  }
+  return { host: match[1] || '127.0.0.1', port };
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `- ${issue.message}`).join('\n');
+    throw new TeleCoderError(`telecoder: invalid configuration:\n${problems}`);
+  }
+  const e = parsed.data;
+  const addr = parseAddr(e.TELECODER_ADDR);
+  if (!isLoopbackHost(addr.host) && !e.TELECODER_API_TOKEN) {
+    throw new TeleCoderError(
+      `telecoder: TELECODER_ADDR listens on ${addr.host}, beyond loopback, so TELECODER_API_TOKEN must be set ` +
+        `(any long random string; clients send it as "Authorization: Bearer <token>").`,
+    );
+  }
+  const provider = e.TELECODER_LLM_PROVIDER || undefined;
+  return {
+    addr,
+    apiToken: e.TELECODER_API_TOKEN,
+    dataDir: e.TELECODER_DATA_DIR ?? join(homedir(), '.telecoder'),
+    githubToken: e.GITHUB_TOKEN,
+    githubApiUrl: (e.GITHUB_API_URL ?? 'https://api.github.com').replace(/\/+$/, ''),
+    githubGitUrl: (e.TELECODER_GIT_URL ?? 'https://github.com').replace(/\/+$/, ''),
+    allowLocalRepos: e.TELECODER_ALLOW_LOCAL_REPOS,
+    llm: {
+      provider,
+      anthropicApiKey: e.ANTHROPIC_API_KEY,
+      anthropicBaseUrl: e.ANTHROPIC_BASE_URL,
+      openaiApiKey: e.OPENAI_API_KEY,
+      openaiBaseUrl: e.OPENAI_BASE_URL,
+      model: e.TELECODER_MODEL,
+      plannerModel: e.TELECODER_PLANNER_MODEL,
+      maxRetries: e.TELECODER_LLM_MAX_RETRIES,
+      requestTimeoutMs: e.TELECODER_LLM_TIMEOUT,
+    },
+    sandbox: {
+      image: e.TELECODER_DOCKER_IMAGE ?? 'telecoder-sandbox',
+      baseImage: e.TELECODER_SANDBOX_BASE_IMAGE ?? 'debian:bookworm-slim',
+      network: e.TELECODER_DOCKER_NETWORK ?? 'telecoder-net',
+      memoryBytes: e.TELECODER_SANDBOX_MEMORY,
+      cpus: e.TELECODER_SANDBOX_CPUS,
+      pids: e.TELECODER_SANDBOX_PIDS,
+      wallClockMs: e.TELECODER_SANDBOX_TIMEOUT,
+    },
+    agent: {
+      name: e.TELECODER_CODING_AGENT ?? 'builtin',
+      maxTurns: e.TELECODER_MAX_TURNS,
+      commandTimeoutMs: e.TELECODER_COMMAND_TIMEOUT,
+    },
+    maxConcurrent: e.TELECODER_MAX_CONCURRENT,
+    maxRevisions: e.TELECODER_MAX_REVISIONS,
+    maxSubtasks: e.TELECODER_MAX_SUBTASKS,
+    chatIdleTimeoutMs: e.TELECODER_CHAT_IDLE_TIMEOUT,
+    chatMaxMessages: e.TELECODER_CHAT_MAX_MESSAGES,
+    logLevel: e.LOG_LEVEL ?? 'info',
+  };
+}

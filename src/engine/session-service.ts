@@ -1,0 +1,24 @@
+import type { EventListener } from '../events/event-bus.js';
+import type { Message, Session, SessionEvent, TaskRequest } from '../model/session.js';
+
+/**
+ * What the doors (HTTP API, GitHub, Slack, Telegram) may ask of the engine. Methods throw
+ * TeleCoderError subclasses (NotFoundError, ConflictError, TeleCoderError for bad input) whose
+ * `status` the HTTP API returns as is.
+ */
+export interface SessionService {
+  /** Validates, stores and queues the request; resolves once the session is stored. */
+  submit(request: TaskRequest): Session;
+  get(id: string): Session;
+  list(options?: { limit?: number }): Session[];
+  events(id: string, afterId?: number): SessionEvent[];
+  /** Live events of one session; call after reading stored ones and de-duplicate by id. */
+  subscribe(id: string, listener: EventListener): () => void;
+  /** Kills the sandbox, aborts the LLM call in flight; resolves with the stopped session. */
+  stop(id: string): Promise<Session>;
+  messages(id: string): Message[];
+  /** Chat mode: adds a user message and runs the agent on it. */
+  sendMessage(id: string, content: string): Message;
+  /** Chat mode: commits what the chat produced and opens a pull request. */
+  createPullRequest(id: string): Promise<{ url: string; number: number }>;
+}

@@ -1,0 +1,31 @@
+/**
+ * An error that is the caller's to fix, with the HTTP status that says so. Messages are written
+ * for the person who will read them: what was wrong and how to put it right.
+ */
+export class TeleCoderError extends Error {
+  readonly status: number;
+  constructor(message: string, status = 400, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'TeleCoderError';
+    this.status = status;
+  }
+}
+
+export class NotFoundError extends TeleCoderError {
+  constructor(message: string) {
+    super(message, 404);
+    this.name = 'NotFoundError';
+  }
+}
+
+export class ConflictError extends TeleCoderError {
+  constructor(message: string) {
+    super(message, 409);
+    this.name = 'ConflictError';
+  }
+}
+
+export function errorMessage(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  return String(error);
+}

@@ -1,0 +1,115 @@
+/**
+ * The session model shared by every part of TeleCoder: the store persists it, the engine moves it
+ * through its statuses, the HTTP API and the CLI show it.
+ */
+
+export const SESSION_STATUSES = ['pending', 'running', 'complete', 'error', 'stopped', 'idle'] as const;
+export type SessionStatus = (typeof SESSION_STATUSES)[number];
+
+/** Statuses a session never leaves. */
+export const FINAL_STATUSES: ReadonlySet<SessionStatus> = new Set(['complete', 'error', 'stopped']);
+
+export type SessionMode = 'task' | 'chat';
+
+/**
+ * What a finished session produced.
+ * - `pr`: a pull request was opened (or, for a revision, updated).
+ * - `branch`: the work was pushed to a branch of a local repository (no pull request exists there).
+ * - `text`: the task changed nothing; `content` is the agent's answer.
+ */
+export interface SessionResult {
+  type: 'pr' | 'branch' | 'text';
+  content: string;
+  prUrl?: string;
+  prNumber?: number;
+  branch?: string;
+}
+
+export interface TokenUsage {
+  inputTokens: number;
+  outputTokens: number;
+  /** Agent turns (LLM round trips) spent. */
+  turns: number;
+}
+
+export interface Session {
+  id: string;
+  repo: string;
+  prompt: string;
+  mode: SessionMode;
+  status: SessionStatus;
+  branch: string;
+  agent: string;
+  model: string | null;
+  prUrl: string | null;
+  prNumber: number | null;
+  result: SessionResult | null;
+  error: string | null;
+  /** Where the task came from, so replies can go back there. Opaque to the engine. */
+  origin: TaskOrigin;
+  usage: TokenUsage;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export type MessageRole = 'user' | 'assistant';
+
+export interface Message {
+  id: number;
+  sessionId: string;
+  role: MessageRole;
+  content: string;
+  createdAt: string;
+}
+
+/**
+ * Event types. `status` carries the new status; `output` agent text and tool output; `tool` a tool
+ * call the agent made; `step` "Step i/n: title"; `progress` {step,total,title,status}; `error` the
+ * reason a session failed; `result` the SessionResult; `usage` token usage so far; `done` is last.
+ */
+export type SessionEventType =
+  | 'status'
+  | 'output'
+  | 'tool'
+  | 'step'
+  | 'progress'
+  | 'error'
+  | 'result'
+  | 'usage'
+  | 'done';
+
+export interface SessionEvent {
+  /** Increasing across the whole store; SSE uses it as the event id. */
+  id: number;
+  sessionId: string;
+  type: SessionEventType;
+  /** Any JSON value: a string for status/output/error/step, an object for the others. */
+  data: unknown;
+  createdAt: string;
+}
+
+/** Who asked and where to answer. Each door defines its own `kind`; the engine never looks inside. */
+export interface TaskOrigin {
+  kind: string;
+  /** Free-form description of the requester, for logs and PR bodies (e.g. a GitHub login). */
+  requestedBy?: string;
+  [key: string]: unknown;
+}
+
+/** A normalized request to do work, whichever door it came through. */
+export interface TaskRequest {
+  repo: string;
+  prompt: string;
+  mode?: SessionMode;
+  agent?: string;
+  model?: string;
+  origin?: TaskOrigin;
+}
+
+export function isFinal(status: SessionStatus): boolean {
+  return FINAL_STATUSES.has(status);
+}
+
+export function branchFor(sessionId: string): string {
+  return `telecoder/${sessionId}`;
+}

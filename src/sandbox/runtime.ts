@@ -1,0 +1,89 @@
+import type { Readable } from 'node:stream';
+
+export interface SandboxLimits {
+  /** Bytes of memory (hard limit, swap included). */
+  memoryBytes: number;
+  /** CPUs, fractional allowed (1.5 = one and a half cores). */
+  cpus: number;
+  /** Maximum number of processes and threads inside the sandbox. */
+  pids: number;
+  /** The sandbox is killed this long after it starts, whatever it is doing. */
+  wallClockMs: number;
+}
+
+export interface SandboxSpec {
+  sessionId: string;
+  /** Docker network name, `none` for no network, `bridge` for Docker's default. */
+  network: string;
+  limits: SandboxLimits;
+  /** Extra labels; the runtime always adds its own ownership labels. */
+  labels?: Record<string, string>;
+}
+
+export interface ExecOptions {
+  /** Kill the command after this long; the result then has timedOut = true. */
+  timeoutMs: number;
+  /** Working directory inside the sandbox; default the workspace. */
+  cwd?: string;
+  /** Extra environment for this command only. Never pass a secret here. */
+  env?: Record<string, string>;
+  /** Stop collecting output beyond this many bytes per stream (the rest is counted, not kept). */
+  maxOutputBytes?: number;
+  signal?: AbortSignal;
+}
+
+export interface ExecResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+  /** True when output beyond maxOutputBytes was dropped. */
+  truncated: boolean;
+}
+
+/** One running sandbox. All paths are inside the sandbox. */
+export interface Sandbox {
+  readonly id: string;
+  readonly sessionId: string;
+  /** Where the repository lives inside the sandbox. */
+  readonly workspace: string;
+  /** Runs argv directly (no shell) as the sandbox's unprivileged user. */
+  exec(argv: string[], options: ExecOptions): Promise<ExecResult>;
+  /** Extracts a tar stream into `dir`. */
+  putArchive(dir: string, tar: Readable): Promise<void>;
+  /** Writes one file, creating parent directories, owned by the sandbox user. */
+  writeFile(path: string, content: Buffer | string): Promise<void>;
+  /** Resolves when the sandbox stops running, with the reason (exit, OOM, wall-clock limit). */
+  readonly exited: Promise<SandboxExit>;
+  /** Kills and removes the sandbox. Safe to call more than once. */
+  destroy(): Promise<void>;
+}
+
+export interface SandboxExit {
+  exitCode: number;
+  oomKilled: boolean;
+  reason: 'exited' | 'oom' | 'wall-clock' | 'killed' | 'removed';
+}
+
+export interface ManagedSandbox {
+  id: string;
+  sessionId: string;
+  running: boolean;
+}
+
+export interface ImageProgress {
+  (line: string): void;
+}
+
+/** Creates and tracks sandboxes. */
+export interface Runtime {
+  /** Fails with an actionable message when the runtime (e.g. the Docker daemon) is unreachable. */
+  ping(): Promise<void>;
+  /** Makes sure the sandbox image exists, building it when it is missing. */
+  ensureImage(onProgress?: ImageProgress): Promise<void>;
+  create(spec: SandboxSpec): Promise<Sandbox>;
+  /** Every sandbox this runtime created that still exists, running or not. */
+  listManaged(): Promise<ManagedSandbox[]>;
+  /** Kills and removes a sandbox by id (used by start-up sweeps and stop). */
+  remove(id: string): Promise<void>;
+}
