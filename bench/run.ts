@@ -1,0 +1,180 @@
+/**
+ * `npm run bench`: what TeleCoder adds on top of Docker, measured against the Docker floor in the
+ * same run. A scripted LLM on loopback answers at once, so the times are TeleCoder's own.
+ *
+ *   (a) POST /api/sessions → the agent's first tool call
+ *   (b) one sandboxed tool-call round trip (LLM answer → tool run in the sandbox → next LLM request)
+ *   (c) a whole small session (POST → done) minus the time the LLM took
+ *   floor: container create+start; one `docker exec`
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Dockerode from 'dockerode';
+import { loadConfig } from '../src/config/config.js';
+import type { LLMClient } from '../src/llm/client.js';
+import { createLLMClient } from '../src/llm/create-llm-client.js';
+import { createLogger } from '../src/logger.js';
+import { TeleCoderBuilder } from '../src/telecoder.js';
+import { makeRepo } from '../test/helpers/git-fixtures.js';
+import { ensureTestImage } from '../test/helpers/sandbox-image.js';
+import { startScriptedLLM, type ScriptStep } from '../test/helpers/scripted-llm-server.js';
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
+const TOOL_CALLS_PER_SESSION = 5;
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+async function dockerFloor(image: string): Promise<{ createStart: number[]; exec: number[] }> {
+  const docker = new Dockerode();
+  const createStart: number[] = [];
+  const exec: number[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    const started = performance.now();
+    const container = await docker.createContainer({
+      Image: image,
+      Cmd: ['sleep', '60'],
+      User: '1000:1000',
+      HostConfig: { NetworkMode: 'none', Init: true, CapDrop: ['ALL'], SecurityOpt: ['no-new-privileges:true'] },
+      Labels: { 'telecoder.bench': '1' },
+    });
+    await container.start();
+    createStart.push(performance.now() - started);
+    for (let i = 0; i < TOOL_CALLS_PER_SESSION; i++) {
+      const execStarted = performance.now();
+      const handle = await container.exec({ Cmd: ['bash', '-c', 'true'], AttachStdout: true, AttachStderr: true });
+      const stream = await handle.start({});
+      await new Promise<void>((resolve, reject) => {
+        stream.on('end', resolve);
+        stream.on('error', reject);
+        stream.resume();
+      });
+      await handle.inspect();
+      exec.push(performance.now() - execStarted);
+    }
+    await container.remove({ force: true });
+  }
+  return { createStart, exec };
+}
+
+interface SessionTimes {
+  toFirstTool: number;
+  toolRoundTrips: number[];
+  wholeMinusLlm: number;
+}
+
+async function oneSession(image: string, repo: string): Promise<SessionTimes> {
+  const arrivals: number[] = [];
+  const step = (reply: ScriptStep): ScriptStep => (request, index) => {
+    arrivals.push(performance.now());
+    return typeof reply === 'function' ? reply(request, index) : reply;
+  };
+  const script: ScriptStep[] = [
+    ...Array.from({ length: TOOL_CALLS_PER_SESSION }, () =>
+      step({ toolCalls: [{ name: 'run_command', arguments: { command: 'true' } }] }),
+    ),
+    step({ toolCalls: [{ name: 'finish', arguments: { summary: 'nothing to change' } }] }),
+  ];
+  const llm = await startScriptedLLM(script);
+  const dataDir = mkdtempSync(join(tmpdir(), 'telecoder-bench-'));
+  const config = loadConfig({
+    TELECODER_DATA_DIR: dataDir,
+    TELECODER_ADDR: '127.0.0.1:0',
+    TELECODER_DOCKER_IMAGE: image,
+    TELECODER_DOCKER_NETWORK: 'none',
+    TELECODER_LLM_PROVIDER: 'anthropic',
+    ANTHROPIC_API_KEY: 'bench',
+    ANTHROPIC_BASE_URL: llm.url,
+    TELECODER_MODEL: 'scripted-model',
+  });
+  // LLM time as the agent sees it: every complete() call, SDK and loopback HTTP included.
+  let llmTime = 0;
+  const client = createLLMClient(config.llm);
+  const timed: LLMClient = {
+    provider: client.provider,
+    model: client.model,
+    async complete(request) {
+      const started = performance.now();
+      try {
+        return await client.complete(request);
+      } finally {
+        llmTime += performance.now() - started;
+      }
+    },
+  };
+  const app = new TeleCoderBuilder().withConfig(config).withLLM(timed).withLogger(createLogger('silent')).build();
+  await app.start();
+  try {
+    const toolEvents: number[] = [];
+    let finished!: () => void;
+    const done = new Promise<void>((resolve) => (finished = resolve));
+    const unsubscribe = app.bus.subscribeAll((event) => {
+      if (event.type === 'tool') toolEvents.push(performance.now());
+      if (event.type === 'done') finished();
+    });
+    const posted = performance.now();
+    const response = await fetch(`${app.url}/api/sessions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ repo, prompt: 'benchmark task' }),
+    });
+    if (response.status !== 201) throw new Error(`POST /api/sessions answered ${response.status}`);
+    await done;
+    const ended = performance.now();
+    unsubscribe();
+    const { id } = (await response.json()) as { id: string };
+    const session = app.store.getSession(id)!;
+    if (session.status !== 'complete') throw new Error(`bench session ended ${session.status}: ${session.error}`);
+    // Each tool round trip: from the tool event (the LLM's answer arrived) to the next LLM request.
+    const toolRoundTrips = toolEvents
+      .slice(0, TOOL_CALLS_PER_SESSION)
+      .map((at, i) => arrivals[i + 1]! - at);
+    return { toFirstTool: toolEvents[0]! - posted, toolRoundTrips, wholeMinusLlm: ended - posted - llmTime };
+  } finally {
+    await app.stop();
+    await llm.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+function row(name: string, valueMs: number, floorName: string, floorMs: number): string {
+  return `${name.padEnd(46)} ${valueMs.toFixed(1).padStart(8)} ms   ${floorName.padEnd(28)} ${floorMs.toFixed(1).padStart(8)} ms   ratio ${(valueMs / floorMs).toFixed(2)}×`;
+}
+
+async function main(): Promise<void> {
+  const image = await ensureTestImage();
+  const work = mkdtempSync(join(tmpdir(), 'telecoder-bench-repo-'));
+  try {
+    const repo = makeRepo(join(work, 'repo'), { 'README.md': '# bench\n', 'src/index.js': 'export {};\n' });
+    // Warm-up: first container start and first module loads are not what we measure.
+    await oneSession(image, repo);
+    const floor = await dockerFloor(image);
+    const sessions: SessionTimes[] = [];
+    for (let round = 0; round < ROUNDS; round++) sessions.push(await oneSession(image, repo));
+
+    const createStart = median(floor.createStart);
+    const exec = median(floor.exec);
+    console.log(`TeleCoder benchmark — median of ${ROUNDS} rounds, scripted LLM on loopback, Node ${process.version}`);
+    console.log(row('(a) POST /api/sessions → first tool call', median(sessions.map((s) => s.toFirstTool)), 'container create+start', createStart));
+    console.log(row('(b) one sandboxed tool-call round trip', median(sessions.flatMap((s) => s.toolRoundTrips)), 'one docker exec', exec));
+    console.log(
+      row(
+        `(c) whole session (${TOOL_CALLS_PER_SESSION} tool calls) minus LLM time`,
+        median(sessions.map((s) => s.wholeMinusLlm)),
+        `create+start + ${TOOL_CALLS_PER_SESSION} execs`,
+        createStart + TOOL_CALLS_PER_SESSION * exec,
+      ),
+    );
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});

@@ -1,0 +1,79 @@
+import type { SessionJson } from '../api-client.js';
+import { UsageError } from '../cli-io.js';
+import { followEvents } from '../follow-events.js';
+import { formatEvent } from '../format-event.js';
+import { resolveRepoArgument, splitTrailingRepo } from '../repo-argument.js';
+import type { CommandContext } from './command-context.js';
+
+export interface RunOptions {
+  repo?: string;
+  agent?: string;
+  model?: string;
+  json?: boolean;
+}
+
+/**
+ * `telecoder run <prompt> --repo <repo>`: creates a session, streams its events, and ends with
+ * the PR URL, the pushed branch or the text answer. Exit code 0 when the session completed.
+ */
+export async function runCommand(context: CommandContext, words: string[], options: RunOptions): Promise<number> {
+  const { client, io, out } = context;
+  const split = splitTrailingRepo(words.join(' '));
+  const repoText = options.repo ?? split.repo;
+  if (!repoText) {
+    throw new UsageError('say which repository to work on: --repo owner/name, or --repo with a path to a local git repository');
+  }
+  if (split.prompt === '') throw new UsageError('the prompt is empty: say what TeleCoder should do');
+  const repo = resolveRepoArgument(repoText, io.cwd ?? process.cwd());
+
+  const created = await client.createSession({
+    repo,
+    prompt: split.prompt,
+    ...(options.agent ? { agent: options.agent } : {}),
+    ...(options.model ? { model: options.model } : {}),
+  });
+  if (options.json) out(JSON.stringify(created));
+  else out(`Session ${created.id} started on ${repo} (branch ${created.branch})`);
+
+  await followEvents({
+    client,
+    sessionId: created.id,
+    onEvent(event) {
+      if (options.json) {
+        out(JSON.stringify(event));
+        return;
+      }
+      const line = formatEvent(event);
+      if (line !== undefined) out(line);
+    },
+  });
+  const session = await client.getSession(created.id);
+  if (options.json) out(JSON.stringify(session));
+  return reportOutcome(context, session, Boolean(options.json));
+}
+
+/** The last words of `run`: the outcome on stdout, or the reason on stderr. */
+export function reportOutcome(context: CommandContext, session: SessionJson, json: boolean): number {
+  const { out, err } = context;
+  switch (session.status) {
+    case 'complete': {
+      if (json) return 0;
+      const result = session.result;
+      const prUrl = session.pr_url ?? result?.pr_url;
+      if (prUrl) out(`PR ready: ${prUrl}`);
+      else if (result?.type === 'branch') out(`Pushed to branch ${result.branch ?? session.branch} of ${session.repo}`);
+      else if (result) out(result.content);
+      else out(`Session ${session.id} completed`);
+      return 0;
+    }
+    case 'error':
+      err(`session ${session.id} failed: ${session.error ?? 'no reason was recorded; see `telecoder logs ' + session.id + '`'}`);
+      return 1;
+    case 'stopped':
+      err(`session ${session.id} was stopped${session.error ? `: ${session.error}` : ''}`);
+      return 1;
+    default:
+      if (!json) out(`Session ${session.id} is ${session.status}`);
+      return 0;
+  }
+}

@@ -1,0 +1,53 @@
+import type { Session, TokenUsage } from '../model/session.js';
+
+const TITLE_PROMPT_LENGTH = 72;
+
+/** First line of the prompt, cut to 72 characters: the PR title and the commit subject. */
+export function pullRequestTitle(prompt: string): string {
+  const firstLine = prompt.trim().split('\n')[0]?.trim() ?? '';
+  const cut = firstLine.length > TITLE_PROMPT_LENGTH ? `${firstLine.slice(0, TITLE_PROMPT_LENGTH - 1)}…` : firstLine;
+  return `telecoder: ${cut}`;
+}
+
+export function commitMessage(session: Session): string {
+  return `${pullRequestTitle(session.prompt)}\n\nTeleCoder session ${session.id}`;
+}
+
+function formatUsage(usage: TokenUsage): string {
+  const total = usage.inputTokens + usage.outputTokens;
+  return `${total.toLocaleString('en-US')} tokens (${usage.inputTokens.toLocaleString('en-US')} in, ${usage.outputTokens.toLocaleString('en-US')} out) over ${usage.turns} agent turns`;
+}
+
+/** Quotes untrusted text so it renders as text and cannot close the quote or ping anyone. */
+function quote(text: string): string {
+  return text
+    .trim()
+    .split('\n')
+    .map((line) => `> ${line.replace(/@(?=[A-Za-z0-9])/g, '@\u200b')}`)
+    .join('\n');
+}
+
+export function pullRequestBody(options: {
+  session: Session;
+  summary: string;
+  changedFiles: string[];
+  usage: TokenUsage;
+}): string {
+  const { session, summary, changedFiles, usage } = options;
+  const files = changedFiles.slice(0, 50).map((file) => `- \`${file}\``);
+  if (changedFiles.length > 50) files.push(`- … and ${changedFiles.length - 50} more`);
+  return [
+    '## Task',
+    quote(session.prompt),
+    '',
+    '## Summary',
+    summary.trim() || '_The agent gave no summary._',
+    '',
+    `## Files changed (${changedFiles.length})`,
+    ...files,
+    '',
+    '---',
+    `TeleCoder session \`${session.id}\` · model ${session.model ?? 'default'} · ${formatUsage(usage)}` +
+      (session.origin.requestedBy ? ` · requested by ${session.origin.requestedBy}` : ''),
+  ].join('\n');
+}

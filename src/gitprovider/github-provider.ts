@@ -1,0 +1,173 @@
+import { Octokit } from '@octokit/rest';
+import { TeleCoderError } from '../errors.js';
+import type { GitProvider, PullRequestInput, PullRequestRef, RepoAccess, TokenSource } from './provider.js';
+
+export type OctokitFactory = (options: { token: string; baseUrl: string }) => Octokit;
+
+export interface GitHubProviderOptions {
+  tokenSource: TokenSource;
+  /** REST API base URL; GitHub Enterprise Server: https://HOST/api/v3. */
+  apiUrl?: string;
+  /** Base URL git clones from and pushes to. */
+  gitUrl?: string;
+  octokitFactory?: OctokitFactory;
+}
+
+const REPO_PATTERN = /^[A-Za-z0-9-]+\/[A-Za-z0-9._-]+$/;
+
+const defaultOctokitFactory: OctokitFactory = ({ token, baseUrl }) =>
+  new Octokit({
+    auth: token,
+    baseUrl,
+    userAgent: 'telecoder',
+    // Octokit logs deprecations and request details to the console by default; errors reach us anyway.
+    log: { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined },
+  });
+
+/**
+ * The environment that hands git a credential for `gitUrl` without writing it anywhere: git reads
+ * GIT_CONFIG_COUNT/KEY/VALUE as command-line config, and http.<url>.extraHeader sends it only to
+ * URLs under gitUrl (the same header actions/checkout uses).
+ */
+export function gitCredentialEnv(gitUrl: string, token: string): Record<string, string> {
+  const basic = Buffer.from(`x-access-token:${token}`, 'utf8').toString('base64');
+  return {
+    GIT_CONFIG_COUNT: '1',
+    GIT_CONFIG_KEY_0: `http.${gitUrl.replace(/\/+$/, '')}/.extraheader`,
+    GIT_CONFIG_VALUE_0: `AUTHORIZATION: basic ${basic}`,
+  };
+}
+
+interface GitHubErrorShape {
+  status: number;
+  message: string;
+  response?: { data?: unknown };
+}
+
+function isRequestError(error: unknown): error is GitHubErrorShape {
+  return error instanceof Error && typeof (error as Partial<GitHubErrorShape>).status === 'number';
+}
+
+/** GitHub's own explanation: `message` plus the messages of `errors[]` (422 validation details). */
+function githubMessage(error: GitHubErrorShape): string {
+  const data = error.response?.data as { message?: unknown; errors?: unknown } | undefined;
+  const parts: string[] = [];
+  if (typeof data?.message === 'string') parts.push(data.message);
+  if (Array.isArray(data?.errors)) {
+    for (const item of data.errors) {
+      if (typeof item === 'string') parts.push(item);
+      else if (item && typeof item === 'object') {
+        const { message, code, field } = item as { message?: unknown; code?: unknown; field?: unknown };
+        if (typeof message === 'string') parts.push(message);
+        else if (typeof code === 'string') parts.push(`${typeof field === 'string' ? `${field} ` : ''}${code}`);
+      }
+    }
+  }
+  return parts.length > 0 ? parts.join('; ') : error.message;
+}
+
+/**
+ * GitHub's REST API, with a token from a TokenSource fetched for every operation (installation
+ * tokens expire), and git credentials handed out only as environment for one git process.
+ */
+export class GitHubProvider implements GitProvider {
+  readonly name = 'github';
+  readonly #tokenSource: TokenSource;
+  readonly #apiUrl: string;
+  readonly #gitUrl: string;
+  readonly #octokitFactory: OctokitFactory;
+
+  constructor(options: GitHubProviderOptions) {
+    this.#tokenSource = options.tokenSource;
+    this.#apiUrl = (options.apiUrl ?? 'https://api.github.com').replace(/\/+$/, '');
+    this.#gitUrl = (options.gitUrl ?? 'https://github.com').replace(/\/+$/, '');
+    this.#octokitFactory = options.octokitFactory ?? defaultOctokitFactory;
+  }
+
+  handles(repo: string): boolean {
+    if (!REPO_PATTERN.test(repo)) return false;
+    const name = repo.slice(repo.indexOf('/') + 1);
+    return name !== '.' && name !== '..';
+  }
+
+  async access(repo: string, signal?: AbortSignal): Promise<RepoAccess> {
+    const [owner, name] = this.#split(repo);
+    const token = await this.#tokenSource.getToken(repo);
+    const octokit = this.#octokitFactory({ token, baseUrl: this.#apiUrl });
+    let data: { default_branch: string; html_url: string };
+    try {
+      ({ data } = await octokit.rest.repos.get({ owner, repo: name, request: signal ? { signal } : {} }));
+    } catch (error) {
+      throw this.#explain(error, `reading repository ${repo}`, {
+        404: `GitHub repository ${repo} not found or the token cannot see it; check the name and give the token access to it`,
+      });
+    }
+    return {
+      repo,
+      cloneUrl: `${this.#gitUrl}/${owner}/${name}.git`,
+      gitEnv: gitCredentialEnv(this.#gitUrl, token),
+      defaultBranch: data.default_branch,
+      webUrl: data.html_url,
+    };
+  }
+
+  async openPullRequest(input: PullRequestInput, signal?: AbortSignal): Promise<PullRequestRef> {
+    const [owner, name] = this.#split(input.repo);
+    const token = await this.#tokenSource.getToken(input.repo);
+    const octokit = this.#octokitFactory({ token, baseUrl: this.#apiUrl });
+    try {
+      const { data } = await octokit.rest.pulls.create({
+        owner,
+        repo: name,
+        title: input.title,
+        head: input.head,
+        base: input.base,
+        body: input.body,
+        draft: input.draft ?? false,
+        request: signal ? { signal } : {},
+      });
+      return { url: data.html_url, number: data.number };
+    } catch (error) {
+      throw this.#explain(error, `opening a pull request from ${input.head} into ${input.base} of ${input.repo}`, {
+        404: `GitHub repository ${input.repo} not found or the token cannot see it; check the name and give the token access to it`,
+      });
+    }
+  }
+
+  #split(repo: string): [string, string] {
+    if (!this.handles(repo)) {
+      throw new TeleCoderError(`"${repo}" is not a GitHub repository name; use owner/name, e.g. octocat/hello-world`);
+    }
+    const slash = repo.indexOf('/');
+    return [repo.slice(0, slash), repo.slice(slash + 1)];
+  }
+
+  #explain(error: unknown, what: string, overrides: Partial<Record<number, string>>): Error {
+    if (error instanceof Error && error.name === 'AbortError') return error;
+    // Octokit reports a connection failure as status 500 without a response.
+    if (!isRequestError(error) || error.status === 0 || !error.response) {
+      const reason = error instanceof Error ? error.message : String(error);
+      return new TeleCoderError(`could not reach GitHub at ${this.#apiUrl} while ${what}: ${reason}`, 502);
+    }
+    const override = overrides[error.status];
+    if (override) return new TeleCoderError(override, error.status === 404 ? 404 : 502);
+    const detail = githubMessage(error);
+    switch (error.status) {
+      case 401:
+        return new TeleCoderError(
+          `GITHUB_TOKEN was rejected by GitHub while ${what} (401: ${detail}); set GITHUB_TOKEN to a valid, unexpired token`,
+          502,
+        );
+      case 403:
+        return new TeleCoderError(
+          `GitHub refused ${what} (403: ${detail}); the token needs contents and pull_requests write access ` +
+            `to the repository, or a rate limit was hit`,
+          502,
+        );
+      case 422:
+        return new TeleCoderError(`GitHub could not complete ${what} (422): ${detail}`, 422);
+      default:
+        return new TeleCoderError(`GitHub answered ${error.status} while ${what}: ${detail}`, 502);
+    }
+  }
+}

@@ -1,0 +1,173 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import Router from 'find-my-way';
+import type { SessionService } from '../engine/session-service.js';
+import { TeleCoderError } from '../errors.js';
+import { createLogger, type Logger } from '../logger.js';
+import { hasBearerToken, WWW_AUTHENTICATE } from './auth.js';
+import { DEFAULT_BODY_LIMIT_BYTES, readJsonBody } from './read-json-body.js';
+import {
+  createSessionBody,
+  parseBody,
+  parseEventId,
+  parseLimit,
+  sendMessageBody,
+} from './request-schemas.js';
+import { sendError, sendJson } from './send-json.js';
+import { messageToJson, sessionToJson } from './session-json.js';
+import { DEFAULT_HEARTBEAT_MS, DEFAULT_MAX_PENDING_BYTES, streamSessionEvents } from './sse-stream.js';
+
+/** A Probot server handler: resolves true when it answered the request, false to pass it on. */
+export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => boolean | Promise<boolean>;
+
+export interface ApiHandlerOptions {
+  service: SessionService;
+  /** When set, every /api/ route requires `Authorization: Bearer <apiToken>`. */
+  apiToken?: string | undefined;
+  logger?: Logger | undefined;
+  /** Interval of the `: ping` comment on event streams; default 15 s. */
+  heartbeatMs?: number;
+  /** Default 1 MiB. */
+  maxBodyBytes?: number;
+  /** Bytes an event stream may queue for a slow client before it is ended; default 1 MiB. */
+  maxPendingStreamBytes?: number;
+}
+
+interface RouteContext {
+  req: IncomingMessage;
+  res: ServerResponse;
+  params: Record<string, string>;
+  query: URLSearchParams;
+}
+
+type Route = (context: RouteContext) => Promise<void> | void;
+
+const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
+
+/** The REST + SSE API over a SessionService, mounted into Probot's server with `addHandler`. */
+export function createApiHandler(options: ApiHandlerOptions): RequestHandler {
+  const { service, apiToken } = options;
+  // A 500 hides its cause from the client, so the cause must always reach a log.
+  const logger = options.logger ?? createLogger();
+  const limitBytes = options.maxBodyBytes ?? DEFAULT_BODY_LIMIT_BYTES;
+  const router = Router({ ignoreTrailingSlash: true });
+  const on = (method: (typeof METHODS)[number], path: string, route: Route) => router.on(method, path, () => undefined, route);
+
+  const readBody = (req: IncomingMessage) => readJsonBody(req, { limitBytes });
+  const id = (context: RouteContext) => context.params.id ?? '';
+
+  on('GET', '/health', ({ res }) => sendJson(res, 200, { status: 'ok' }));
+
+  on('POST', '/api/sessions', async ({ req, res }) => {
+    const body = parseBody(createSessionBody, await readBody(req));
+    const session = service.submit({
+      repo: body.repo,
+      prompt: body.prompt,
+      ...(body.mode ? { mode: body.mode } : {}),
+      ...(body.agent ? { agent: body.agent } : {}),
+      ...(body.model ? { model: body.model } : {}),
+      origin: { kind: 'api' },
+    });
+    sendJson(res, 201, { id: session.id, branch: session.branch, mode: session.mode });
+  });
+
+  on('GET', '/api/sessions', ({ res, query }) => {
+    const limit = parseLimit(query.get('limit') ?? undefined);
+    sendJson(res, 200, service.list(limit === undefined ? {} : { limit }).map(sessionToJson));
+  });
+
+  on('GET', '/api/sessions/:id', (context) => sendJson(context.res, 200, sessionToJson(service.get(id(context)))));
+
+  on('GET', '/api/sessions/:id/events', (context) => {
+    const { req, res, query } = context;
+    const sessionId = id(context);
+    service.get(sessionId);
+    // The header wins: a browser reconnecting keeps the original URL, `?after=` included.
+    const header = req.headers['last-event-id'];
+    const afterId =
+      typeof header === 'string' && header.trim() !== ''
+        ? parseEventId('Last-Event-ID', header)
+        : parseEventId('after', query.get('after') ?? undefined);
+    streamSessionEvents({
+      req,
+      res,
+      service,
+      sessionId,
+      afterId,
+      heartbeatMs: options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS,
+      maxPendingBytes: options.maxPendingStreamBytes ?? DEFAULT_MAX_PENDING_BYTES,
+      logger,
+    });
+  });
+
+  on('GET', '/api/sessions/:id/messages', (context) =>
+    sendJson(context.res, 200, service.messages(id(context)).map(messageToJson)),
+  );
+
+  on('POST', '/api/sessions/:id/messages', async (context) => {
+    const body = parseBody(sendMessageBody, await readBody(context.req));
+    sendJson(context.res, 202, messageToJson(service.sendMessage(id(context), body.content)));
+  });
+
+  on('POST', '/api/sessions/:id/pr', async (context) => {
+    // No fields, but a body that is sent is held to the same rules as everywhere else.
+    await readBody(context.req);
+    const pr = await service.createPullRequest(id(context));
+    sendJson(context.res, 201, { url: pr.url, number: pr.number });
+  });
+
+  on('POST', '/api/sessions/:id/stop', async (context) => {
+    await readBody(context.req);
+    sendJson(context.res, 200, sessionToJson(await service.stop(id(context))));
+  });
+
+  const allowedMethods = (path: string) => METHODS.filter((method) => router.find(method, path) !== null);
+
+  const fail = (res: ServerResponse, error: unknown) => {
+    if (res.headersSent) {
+      logger.error({ err: error }, 'API request failed after its answer had started');
+      res.destroy();
+      return;
+    }
+    if (error instanceof TeleCoderError) {
+      sendError(res, error.status, error.message, error.status === 413 ? { Connection: 'close' } : {});
+      return;
+    }
+    logger.error({ err: error }, 'API request failed');
+    sendError(res, 500, 'internal error in the TeleCoder server; the details are in its log');
+  };
+
+  return async (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const path = url.pathname;
+    const isApi = path === '/api' || path.startsWith('/api/');
+    if (!isApi && path !== '/health' && path !== '/health/') return false;
+
+    try {
+      if (isApi && apiToken && !hasBearerToken(req, apiToken)) {
+        sendError(res, 401, 'this TeleCoder server requires an API token: send "Authorization: Bearer <TELECODER_API_TOKEN>" (the CLI: --token or TELECODER_API_TOKEN)', {
+          'WWW-Authenticate': WWW_AUTHENTICATE,
+        });
+        return true;
+      }
+      const method = (req.method ?? 'GET').toUpperCase();
+      const found = (METHODS as readonly string[]).includes(method)
+        ? router.find(method as (typeof METHODS)[number], path)
+        : null;
+      if (!found) {
+        const allowed = allowedMethods(path);
+        if (allowed.length > 0) {
+          sendError(res, 405, `${method} is not allowed on ${path}; use ${allowed.join(' or ')}`, { Allow: allowed.join(', ') });
+        } else {
+          sendError(res, 404, `no API route ${method} ${path}; see the README's "API" section for the routes`);
+        }
+        return true;
+      }
+      const params: Record<string, string> = {};
+      for (const [key, value] of Object.entries(found.params)) if (value !== undefined) params[key] = value;
+      await (found.store as Route)({ req, res, params, query: url.searchParams });
+    } catch (error) {
+      fail(res, error);
+    }
+    return true;
+  };
+}

@@ -1,0 +1,78 @@
+import { z } from 'zod';
+import { TeleCoderError } from '../errors.js';
+
+/** GitHub's own rule for `owner/name`. */
+export const GITHUB_REPO_PATTERN = /^[A-Za-z0-9-]+\/[A-Za-z0-9._-]+$/;
+export const MAX_TEXT_LENGTH = 10_000;
+
+const isLocalRepo = (repo: string) => repo.startsWith('/') || repo.startsWith('file://');
+
+const repo = z
+  .string({ error: 'repo is required: owner/name, or an absolute path to a local git repository' })
+  .trim()
+  // Whether local repositories are allowed is the service's decision, not the door's.
+  .refine((value) => GITHUB_REPO_PATTERN.test(value) || isLocalRepo(value), {
+    error: 'repo must be owner/name (e.g. octocat/hello-world) or an absolute path / file:// URL of a local git repository',
+  });
+
+function text(name: string, hint: string) {
+  return z
+    .string({ error: `${name} is required: ${hint}` })
+    .refine((value) => value.trim() !== '', { error: `${name} must not be empty: ${hint}` })
+    .refine((value) => value.length <= MAX_TEXT_LENGTH, {
+      error: `${name} is longer than ${MAX_TEXT_LENGTH.toLocaleString('en-US')} characters; shorten it or point to a file in the repository`,
+    });
+}
+
+const optionalName = (name: string) =>
+  z
+    .string({ error: `${name} must be a string` })
+    .trim()
+    .min(1, { error: `${name} must not be empty; leave it out to use the server's default` })
+    .max(200, { error: `${name} must be at most 200 characters` })
+    .optional();
+
+export const createSessionBody = z.object(
+  {
+    repo,
+    prompt: text('prompt', 'say what TeleCoder should do'),
+    mode: z.enum(['task', 'chat'], { error: 'mode must be "task" or "chat"' }).optional(),
+    agent: optionalName('agent'),
+    model: optionalName('model'),
+  },
+  { error: 'request body must be a JSON object like {"repo": "owner/name", "prompt": "..."}' },
+);
+export type CreateSessionBody = z.infer<typeof createSessionBody>;
+
+export const sendMessageBody = z.object(
+  { content: text('content', 'the message for the chat session') },
+  { error: 'request body must be a JSON object like {"content": "..."}' },
+);
+export type SendMessageBody = z.infer<typeof sendMessageBody>;
+
+/** Parses `value` with `schema`, or throws a 400 listing every problem. */
+export function parseBody<T>(schema: z.ZodType<T>, value: unknown): T {
+  const parsed = schema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  throw new TeleCoderError(parsed.error.issues.map((issue) => issue.message).join('; '), 400);
+}
+
+/** Parses a non-negative integer query or header value; `undefined` stays `undefined`. */
+export function parseEventId(name: string, value: string | undefined): number | undefined {
+  if (value === undefined || value.trim() === '') return undefined;
+  const trimmed = value.trim();
+  if (!/^\d+$/.test(trimmed) || !Number.isSafeInteger(Number(trimmed))) {
+    throw new TeleCoderError(`${name} must be an event id (a whole number ≥ 0), got "${value}"`, 400);
+  }
+  return Number(trimmed);
+}
+
+/** Parses `?limit=`: 1 to 1000. */
+export function parseLimit(value: string | undefined): number | undefined {
+  if (value === undefined || value === '') return undefined;
+  const limit = Number(value);
+  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
+    throw new TeleCoderError(`limit must be a whole number from 1 to 1000, got "${value}"`, 400);
+  }
+  return limit;
+}

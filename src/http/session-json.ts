@@ -1,0 +1,130 @@
+import type { Message, Session, SessionEvent, SessionResult, TokenUsage } from '../model/session.js';
+
+/** The API speaks snake_case, as the original system did; these are its shapes. */
+export interface SessionResultJson {
+  type: SessionResult['type'];
+  content: string;
+  pr_url?: string;
+  pr_number?: number;
+  branch?: string;
+}
+
+export interface TokenUsageJson {
+  input_tokens: number;
+  output_tokens: number;
+  turns: number;
+}
+
+export interface SessionJson {
+  id: string;
+  repo: string;
+  prompt: string;
+  mode: Session['mode'];
+  status: Session['status'];
+  branch: string;
+  agent: string;
+  model: string | null;
+  pr_url: string | null;
+  pr_number: number | null;
+  result: SessionResultJson | null;
+  error: string | null;
+  usage: TokenUsageJson;
+  /** Only the kind: the rest of an origin (chat ids, requesters) stays on the server. */
+  origin: { kind: string };
+  created_at: string;
+  updated_at: string;
+}
+
+export interface SessionEventJson {
+  id: number;
+  session_id: string;
+  type: SessionEvent['type'];
+  data: unknown;
+  created_at: string;
+}
+
+export interface MessageJson {
+  id: number;
+  session_id: string;
+  role: Message['role'];
+  content: string;
+  created_at: string;
+}
+
+export function resultToJson(result: SessionResult): SessionResultJson {
+  return {
+    type: result.type,
+    content: result.content,
+    ...(result.prUrl !== undefined ? { pr_url: result.prUrl } : {}),
+    ...(result.prNumber !== undefined ? { pr_number: result.prNumber } : {}),
+    ...(result.branch !== undefined ? { branch: result.branch } : {}),
+  };
+}
+
+export function usageToJson(usage: TokenUsage): TokenUsageJson {
+  return { input_tokens: usage.inputTokens, output_tokens: usage.outputTokens, turns: usage.turns };
+}
+
+export function sessionToJson(session: Session): SessionJson {
+  return {
+    id: session.id,
+    repo: session.repo,
+    prompt: session.prompt,
+    mode: session.mode,
+    status: session.status,
+    branch: session.branch,
+    agent: session.agent,
+    model: session.model,
+    pr_url: session.prUrl,
+    pr_number: session.prNumber,
+    result: session.result ? resultToJson(session.result) : null,
+    error: session.error,
+    usage: usageToJson(session.usage),
+    origin: { kind: session.origin.kind },
+    created_at: session.createdAt,
+    updated_at: session.updatedAt,
+  };
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function isResult(value: unknown): value is SessionResult {
+  return isObject(value) && typeof value.type === 'string' && typeof value.content === 'string';
+}
+
+function isUsage(value: unknown): value is TokenUsage {
+  return isObject(value) && typeof value.inputTokens === 'number' && typeof value.outputTokens === 'number';
+}
+
+/**
+ * The engine stores model objects in some events (`result`, `usage`, and `done`'s result); they
+ * are given the same snake_case shape here as everywhere else in the API. Other data passes as is.
+ */
+export function eventDataToJson(type: SessionEvent['type'], data: unknown): unknown {
+  if (type === 'result' && isResult(data)) return resultToJson(data);
+  if (type === 'usage' && isUsage(data)) return usageToJson(data);
+  if (type === 'done' && isObject(data) && isResult(data.result)) return { ...data, result: resultToJson(data.result) };
+  return data;
+}
+
+export function eventToJson(event: SessionEvent): SessionEventJson {
+  return {
+    id: event.id,
+    session_id: event.sessionId,
+    type: event.type,
+    data: eventDataToJson(event.type, event.data),
+    created_at: event.createdAt,
+  };
+}
+
+export function messageToJson(message: Message): MessageJson {
+  return {
+    id: message.id,
+    session_id: message.sessionId,
+    role: message.role,
+    content: message.content,
+    created_at: message.createdAt,
+  };
+}

@@ -1,0 +1,12 @@
+export { TeleCoder, TeleCoderBuilder, createTeleCoder, type LLMFactory } from './telecoder.js';
+export { loadConfig, type Config } from './config/config.js';
+export { Engine, type EngineOptions } from './engine/engine.js';
+export type { SessionService } from './engine/session-service.js';
+export type * from './model/session.js';
+export type { SessionStore, NewSession, SessionPatch } from './store/session-store.js';
+export type { EventBus, EventListener } from './events/event-bus.js';
+export type { Runtime, Sandbox, SandboxSpec, ExecOptions, ExecResult } from './sandbox/runtime.js';
+export type { LLMClient, ChatMessage, ToolSpec, ToolCall, Completion, CompletionRequest } from './llm/client.js';
+export type { GitProvider, RepoAccess, TokenSource, PullRequestInput } from './gitprovider/provider.js';
+export type { CodingAgent, AgentRunInput, AgentRunResult } from './agent/coding-agent.js';
+export { TeleCoderError, NotFoundError, ConflictError } from './errors.js';

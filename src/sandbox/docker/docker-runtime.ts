@@ -1,0 +1,332 @@
+import type { Readable } from 'node:stream';
+import Dockerode from 'dockerode';
+import tarFs from 'tar-fs';
+import type { Logger } from '../../logger.js';
+import type { ImageProgress, ManagedSandbox, Runtime, Sandbox, SandboxSpec } from '../runtime.js';
+import { DockerSandbox, SANDBOX_USER, WORKSPACE_DIR, statusCodeOf } from './docker-sandbox.js';
+
+export const MANAGED_LABEL = 'telecoder.managed';
+export const SESSION_LABEL = 'telecoder.session';
+export const INSTANCE_LABEL = 'telecoder.instance';
+
+/** Network modes Docker provides itself; anything else is a network TeleCoder may create. */
+const BUILTIN_NETWORKS = new Set(['none', 'bridge', 'host', 'default']);
+const PING_TIMEOUT_MS = 10_000;
+
+export interface DockerRuntimeOptions {
+  /** Default: `new Dockerode()`, which honours DOCKER_HOST (and DOCKER_TLS_VERIFY/DOCKER_CERT_PATH). */
+  docker?: Dockerode;
+  /** Sandbox image name, built from `contextDir` when missing. */
+  image: string;
+  /** BASE_IMAGE build argument of sandbox/Dockerfile. */
+  baseImage: string;
+  /** The sandbox/ directory (Dockerfile and anything it copies). */
+  contextDir: string;
+  logger?: Logger;
+  /** Tells this server's containers apart from another TeleCoder's on the same engine. */
+  instanceLabel?: string;
+}
+
+/** Runs each session's sandbox as a locked-down Docker container. */
+export class DockerRuntime implements Runtime {
+  private readonly docker: Dockerode;
+  private readonly image: string;
+  private readonly baseImage: string;
+  private readonly contextDir: string;
+  private readonly logger: Logger | undefined;
+  private readonly instanceLabel: string | undefined;
+  private building: Promise<void> | undefined;
+  private readonly networks = new Map<string, Promise<void>>();
+  private readonly live = new Map<string, DockerSandbox>();
+
+  constructor(options: DockerRuntimeOptions) {
+    this.docker = options.docker ?? new Dockerode();
+    this.image = options.image;
+    this.baseImage = options.baseImage;
+    this.contextDir = options.contextDir;
+    this.logger = options.logger;
+    this.instanceLabel = options.instanceLabel;
+  }
+
+  async ping(): Promise<void> {
+    try {
+      // dockerode takes an abort signal here, its type definitions do not say so.
+      const docker = this.docker as unknown as { ping(options: { abortSignal: AbortSignal }): Promise<unknown> };
+      await docker.ping({ abortSignal: AbortSignal.timeout(PING_TIMEOUT_MS) });
+    } catch (error) {
+      const cause = error instanceof Error ? error.message : String(error);
+      throw new Error(
+        `Docker is unreachable at ${this.endpoint()} (${cause}). Start the Docker daemon (e.g. "sudo systemctl start docker") ` +
+          'and make sure this user may use it (e.g. membership of the "docker" group), or set DOCKER_HOST to the engine to use ' +
+          '(e.g. unix:///var/run/docker.sock or tcp://HOST:2376).',
+        { cause: error },
+      );
+    }
+  }
+
+  ensureImage(onProgress?: ImageProgress): Promise<void> {
+    // Concurrent callers share one build; a failed build may be retried by the next caller.
+    this.building ??= this.buildIfMissing(onProgress).finally(() => {
+      this.building = undefined;
+    });
+    return this.building;
+  }
+
+  async create(spec: SandboxSpec): Promise<Sandbox> {
+    const { sessionId, limits } = spec;
+    const name = `telecoder-${sessionId}`;
+    await this.removeEarlierAttempt(sessionId, name);
+    await this.ensureNetwork(spec.network);
+
+    const labels: Record<string, string> = {
+      ...spec.labels,
+      [MANAGED_LABEL]: 'true',
+      [SESSION_LABEL]: sessionId,
+      ...(this.instanceLabel ? { [INSTANCE_LABEL]: this.instanceLabel } : {}),
+    };
+    const container = await this.createContainer({
+      name,
+      Image: this.image,
+      // The container ends itself at the wall clock even if this server dies meanwhile.
+      Cmd: ['sleep', String(Math.ceil(limits.wallClockMs / 1000))],
+      User: SANDBOX_USER,
+      WorkingDir: WORKSPACE_DIR,
+      Labels: labels,
+      AttachStdin: false,
+      AttachStdout: false,
+      AttachStderr: false,
+      Tty: false,
+      OpenStdin: false,
+      HostConfig: {
+        Init: true,
+        CapDrop: ['ALL'],
+        SecurityOpt: ['no-new-privileges:true'],
+        Privileged: false,
+        ReadonlyRootfs: false,
+        AutoRemove: false,
+        Memory: limits.memoryBytes,
+        MemorySwap: limits.memoryBytes,
+        NanoCpus: Math.round(limits.cpus * 1e9),
+        PidsLimit: limits.pids,
+        NetworkMode: spec.network,
+        // Nothing from the host is shared with the sandbox: no binds, volumes or sockets.
+        Binds: [],
+        Mounts: [],
+      },
+    });
+
+    const sandbox = new DockerSandbox({
+      docker: this.docker,
+      container,
+      sessionId,
+      wallClockMs: limits.wallClockMs,
+      ...(this.logger ? { logger: this.logger } : {}),
+      onExit: () => this.live.delete(container.id),
+    });
+    try {
+      await container.start();
+    } catch (error) {
+      await sandbox.destroy().catch(() => undefined);
+      throw new Error(`Could not start the sandbox container for session ${sessionId}: ${messageOf(error)}`, { cause: error });
+    }
+    this.live.set(container.id, sandbox);
+    sandbox.startWatching();
+    this.logger?.info({ sessionId, containerId: container.id, network: spec.network }, 'sandbox started');
+    return sandbox;
+  }
+
+  private async createContainer(options: Dockerode.ContainerCreateOptions): Promise<Dockerode.Container> {
+    try {
+      return await this.docker.createContainer(options);
+    } catch (error) {
+      if (statusCodeOf(error) === 404) {
+        throw new Error(
+          `The sandbox image ${this.image} does not exist on this Docker engine. Build it with "telecoder sandbox build" ` +
+            `or "docker build --build-arg BASE_IMAGE=${this.baseImage} -t ${this.image} ${this.contextDir}".`,
+          { cause: error },
+        );
+      }
+      throw error;
+    }
+  }
+
+  async listManaged(): Promise<ManagedSandbox[]> {
+    const label = [`${MANAGED_LABEL}=true`];
+    if (this.instanceLabel) label.push(`${INSTANCE_LABEL}=${this.instanceLabel}`);
+    const containers = await this.docker.listContainers({ all: true, filters: { label } });
+    return containers.map((container) => ({
+      id: container.Id,
+      sessionId: container.Labels?.[SESSION_LABEL] ?? '',
+      running: container.State === 'running',
+    }));
+  }
+
+  async remove(id: string): Promise<void> {
+    const sandbox = this.live.get(id);
+    if (sandbox) {
+      await sandbox.destroy();
+      return;
+    }
+    await forceRemove(this.docker.getContainer(id));
+  }
+
+  private async buildIfMissing(onProgress?: ImageProgress): Promise<void> {
+    if (await this.imageExists()) return;
+    this.logger?.info({ image: this.image, baseImage: this.baseImage }, 'building sandbox image');
+    // tar-fs packs into a streamx stream, which pipes like a Node stream (all dockerode needs).
+    const context = tarFs.pack(this.contextDir) as unknown as NodeJS.ReadableStream;
+    let output: Readable;
+    try {
+      output = (await this.docker.buildImage(context, {
+        t: this.image,
+        buildargs: { BASE_IMAGE: this.baseImage },
+        rm: true,
+        forcerm: true,
+      })) as unknown as Readable;
+    } catch (error) {
+      throw new Error(`Building the sandbox image ${this.image} from ${this.contextDir} failed: ${messageOf(error)}`, { cause: error });
+    }
+    const buildError = await followBuild(output, onProgress);
+    if (buildError) {
+      throw new Error(
+        `Building the sandbox image ${this.image} (BASE_IMAGE=${this.baseImage}) failed: ${buildError}. ` +
+          'Fix the cause above, or build it yourself with "docker build --build-arg BASE_IMAGE=... -t IMAGE sandbox/".',
+      );
+    }
+    if (!(await this.imageExists())) {
+      throw new Error(`Docker reported building ${this.image} but the image does not exist afterwards; build it by hand to see why.`);
+    }
+  }
+
+  private async imageExists(): Promise<boolean> {
+    try {
+      await this.docker.getImage(this.image).inspect();
+      return true;
+    } catch (error) {
+      if (statusCodeOf(error) === 404) return false;
+      throw error;
+    }
+  }
+
+  /** A retry of the same session: the earlier attempt's container is stale. */
+  private async removeEarlierAttempt(sessionId: string, name: string): Promise<void> {
+    for (const sandbox of this.live.values()) {
+      if (sandbox.sessionId === sessionId) await sandbox.destroy();
+    }
+    await forceRemove(this.docker.getContainer(name));
+  }
+
+  private ensureNetwork(network: string): Promise<void> {
+    if (BUILTIN_NETWORKS.has(network) || network.includes(':')) return Promise.resolve();
+    let pending = this.networks.get(network);
+    if (!pending) {
+      pending = this.createNetworkIfMissing(network);
+      this.networks.set(network, pending);
+      pending.catch(() => this.networks.delete(network));
+    }
+    return pending;
+  }
+
+  private async createNetworkIfMissing(network: string): Promise<void> {
+    try {
+      await this.docker.getNetwork(network).inspect();
+      return;
+    } catch (error) {
+      if (statusCodeOf(error) !== 404) throw error;
+    }
+    try {
+      await this.docker.createNetwork({
+        Name: network,
+        Driver: 'bridge',
+        CheckDuplicate: true,
+        Labels: { [MANAGED_LABEL]: 'true' },
+      });
+      this.logger?.info({ network }, 'created sandbox network');
+    } catch (error) {
+      // 409: someone else created it in the meantime, which is just as good.
+      if (statusCodeOf(error) !== 409) throw error;
+    }
+  }
+
+  private endpoint(): string {
+    const modem = this.docker.modem as { socketPath?: unknown; host?: unknown; port?: unknown; protocol?: unknown };
+    if (typeof modem.socketPath === 'string' && modem.socketPath) return `socket ${modem.socketPath}`;
+    if (typeof modem.host === 'string' && modem.host) {
+      const protocol = typeof modem.protocol === 'string' ? modem.protocol : 'http';
+      return `${protocol}://${modem.host}${modem.port ? `:${String(modem.port)}` : ''}`;
+    }
+    return process.env.DOCKER_HOST ? `DOCKER_HOST=${process.env.DOCKER_HOST}` : 'the default socket /var/run/docker.sock';
+  }
+}
+
+async function forceRemove(container: Dockerode.Container): Promise<void> {
+  try {
+    await container.remove({ force: true });
+  } catch (error) {
+    const status = statusCodeOf(error);
+    if (status !== 404 && status !== 409) throw error;
+  }
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+interface BuildEvent {
+  stream?: string;
+  status?: string;
+  error?: string;
+  errorDetail?: { message?: string };
+}
+
+/**
+ * Reads Docker's JSON-lines build output, passing each line of text on, and resolves with the
+ * build's own error text if it failed (undefined when it succeeded).
+ */
+function followBuild(output: Readable, onProgress?: ImageProgress): Promise<string | undefined> {
+  return new Promise((resolve, reject) => {
+    let pending = '';
+    let buildError: string | undefined;
+    const emit = (text: string) => {
+      for (const line of text.split('\n')) {
+        const trimmed = line.trimEnd();
+        if (trimmed) onProgress?.(trimmed);
+      }
+    };
+    const handle = (line: string) => {
+      if (!line.trim()) return;
+      let event: BuildEvent;
+      try {
+        event = JSON.parse(line) as BuildEvent;
+      } catch {
+        emit(line);
+        return;
+      }
+      if (event.error || event.errorDetail?.message) {
+        buildError ??= (event.errorDetail?.message ?? event.error ?? '').trim();
+        emit(event.error ?? event.errorDetail?.message ?? '');
+      } else if (event.stream) {
+        emit(event.stream);
+      } else if (event.status) {
+        emit(event.status);
+      }
+    };
+    output.setEncoding('utf8');
+    output.on('data', (chunk: string) => {
+      pending += chunk;
+      let newline: number;
+      while ((newline = pending.indexOf('\n')) >= 0) {
+        handle(pending.slice(0, newline));
+        pending = pending.slice(newline + 1);
+      }
+    });
+    output.on('end', () => {
+      handle(pending);
+      pending = '';
+      resolve(buildError);
+    });
+    // A daemon that drops the connection mid-build ends the stream without 'end'.
+    output.on('close', () => resolve(buildError ?? 'the Docker daemon closed the build output early'));
+    output.on('error', (error) => reject(new Error(`The image build stream failed: ${error.message}`, { cause: error })));
+  });
+}

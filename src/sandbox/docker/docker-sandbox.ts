@@ -1,0 +1,455 @@
+import { randomUUID } from 'node:crypto';
+import { posix } from 'node:path';
+import { Writable, type Duplex, type Readable } from 'node:stream';
+import type Dockerode from 'dockerode';
+import tarStream from 'tar-stream';
+import type { Logger } from '../../logger.js';
+import type { ExecOptions, ExecResult, Sandbox, SandboxExit } from '../runtime.js';
+
+export const SANDBOX_USER = '1000:1000';
+export const SANDBOX_UID = 1000;
+export const SANDBOX_GID = 1000;
+export const WORKSPACE_DIR = '/workspace';
+
+const DEFAULT_MAX_OUTPUT_BYTES = 1024 * 1024;
+/** How long past a command's own timeout the server waits before giving up on the stream. */
+const SERVER_TIMEOUT_GRACE_MS = 5_000;
+/** Exit code of GNU timeout, and what a timed-out exec reports. */
+const TIMEOUT_EXIT_CODE = 124;
+const SIGKILL_EXIT_CODE = 137;
+/** Marks every process of one exec so they can be found and killed when the server gives up on it. */
+const EXEC_ID_ENV = 'TELECODER_EXEC_ID';
+
+type StopReason = SandboxExit['reason'];
+
+/** The sandbox is no longer running, so nothing more can be run in it. */
+export class SandboxStoppedError extends Error {
+  readonly reason: StopReason | undefined;
+  constructor(sessionId: string, reason: StopReason | undefined, options?: { cause?: unknown }) {
+    super(`The sandbox of session ${sessionId} has stopped (${describeReason(reason)}); start a new session to continue.`, options);
+    this.name = 'SandboxStoppedError';
+    this.reason = reason;
+  }
+}
+
+function describeReason(reason: StopReason | undefined): string {
+  switch (reason) {
+    case 'oom':
+      return 'it ran out of memory; raise the sandbox memory limit if the task needs more';
+    case 'wall-clock':
+      return 'it reached its wall-clock time limit';
+    case 'killed':
+      return 'it was killed';
+    case 'removed':
+      return 'it was removed';
+    case 'exited':
+      return 'its main process exited';
+    default:
+      return 'reason unknown';
+  }
+}
+
+function abortError(signal: AbortSignal): Error {
+  const error = new Error('The command was aborted', { cause: signal.reason });
+  error.name = 'AbortError';
+  return error;
+}
+
+export function statusCodeOf(error: unknown): number | undefined {
+  const code = (error as { statusCode?: unknown } | null)?.statusCode;
+  return typeof code === 'number' ? code : undefined;
+}
+
+/** Keeps the first `limit` bytes written to it and counts the rest. */
+class CappedCollector extends Writable {
+  private readonly chunks: Buffer[] = [];
+  private kept = 0;
+  dropped = 0;
+  constructor(private readonly limit: number) {
+    super();
+  }
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: () => void): void {
+    const room = this.limit - this.kept;
+    if (room >= chunk.length) {
+      this.chunks.push(chunk);
+      this.kept += chunk.length;
+    } else {
+      if (room > 0) {
+        this.chunks.push(chunk.subarray(0, room));
+        this.kept += room;
+      }
+      this.dropped += chunk.length - Math.max(room, 0);
+    }
+    callback();
+  }
+  text(): string {
+    return Buffer.concat(this.chunks).toString('utf8');
+  }
+}
+
+export interface DockerSandboxOptions {
+  docker: Dockerode;
+  container: Dockerode.Container;
+  sessionId: string;
+  wallClockMs: number;
+  logger?: Logger;
+  /** Called once the sandbox has stopped (the runtime forgets it). */
+  onExit?: (exit: SandboxExit) => void;
+}
+
+/**
+ * One sandbox container. Owns everything that watches it: the server-side wall-clock timer (the
+ * container's own `sleep` is the backstop if the server dies), the OOM watch, and `exited`.
+ */
+export class DockerSandbox implements Sandbox {
+  readonly id: string;
+  readonly sessionId: string;
+  readonly workspace = WORKSPACE_DIR;
+  readonly exited: Promise<SandboxExit>;
+
+  private readonly docker: Dockerode;
+  private readonly container: Dockerode.Container;
+  private readonly logger: Logger | undefined;
+  private readonly wallClockMs: number;
+  private stopReason: StopReason | undefined;
+  private exit: SandboxExit | undefined;
+  private wallClockTimer: NodeJS.Timeout | undefined;
+  private oomEvents: Readable | undefined;
+  private stopped = false;
+  private destroying: Promise<void> | undefined;
+  private watching = false;
+  private resolveExited: (exit: SandboxExit) => void = () => undefined;
+
+  constructor(options: DockerSandboxOptions) {
+    this.docker = options.docker;
+    this.container = options.container;
+    this.id = options.container.id;
+    this.sessionId = options.sessionId;
+    this.logger = options.logger;
+    this.wallClockMs = options.wallClockMs;
+    this.exited = new Promise<SandboxExit>((resolve) => {
+      this.resolveExited = (exit) => {
+        if (this.exit) return;
+        this.exit = exit;
+        this.stopped = true;
+        this.stopWatching();
+        options.onExit?.(exit);
+        resolve(exit);
+      };
+    });
+  }
+
+  /** Starts the timers and watches; called by the runtime right after the container started. */
+  startWatching(): void {
+    // Waiting only makes sense once it runs: Docker answers a wait on a created container at once.
+    if (this.watching || this.stopped) return;
+    this.watching = true;
+    void this.watchExit().then(this.resolveExited);
+    this.wallClockTimer = setTimeout(() => void this.kill('wall-clock'), this.wallClockMs);
+    // A server shutting down should not wait for sandboxes: their own `sleep` ends them.
+    this.wallClockTimer.unref();
+    void this.watchOom();
+  }
+
+  async exec(argv: string[], options: ExecOptions): Promise<ExecResult> {
+    if (argv.length === 0) throw new Error('exec needs a command: argv was empty');
+    const { signal } = options;
+    if (signal?.aborted) throw abortError(signal);
+    if (this.stopped || this.stopReason) throw new SandboxStoppedError(this.sessionId, this.exit?.reason ?? this.stopReason);
+
+    const timeoutSeconds = Math.max(1, Math.ceil(options.timeoutMs / 1000));
+    const execId = randomUUID();
+    const env = Object.entries(options.env ?? {}).map(([key, value]) => `${key}=${value}`);
+    env.push(`${EXEC_ID_ENV}=${execId}`);
+
+    let exec: Dockerode.Exec;
+    let stream: Duplex;
+    try {
+      exec = await this.container.exec({
+        // `timeout` puts the command in its own process group and kills the whole group.
+        Cmd: ['timeout', '-s', 'KILL', `${timeoutSeconds}s`, ...argv],
+        AttachStdout: true,
+        AttachStderr: true,
+        AttachStdin: false,
+        Tty: false,
+        User: SANDBOX_USER,
+        WorkingDir: options.cwd ?? WORKSPACE_DIR,
+        Env: env,
+      });
+      // No stdin, so no hijacked (upgraded) connection: with one, a command that ends at once can
+      // close the socket before the client has written its request body, which fails as EPIPE.
+      stream = (await exec.start({ hijack: false, stdin: false })) as Duplex;
+    } catch (error) {
+      throw await this.translateGone(error);
+    }
+
+    const maxOutputBytes = options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
+    const stdout = new CappedCollector(maxOutputBytes);
+    const stderr = new CappedCollector(maxOutputBytes);
+    this.docker.modem.demuxStream(stream, stdout, stderr);
+    const startedAt = Date.now();
+
+    type Outcome = { kind: 'ended' } | { kind: 'server-timeout' } | { kind: 'aborted' } | { kind: 'error'; error: Error };
+    let serverTimer: NodeJS.Timeout | undefined;
+    let onAbort: (() => void) | undefined;
+    // Errors after the outcome is decided (e.g. on destroy) must not go unhandled.
+    stream.on('error', () => undefined);
+    const outcome = await new Promise<Outcome>((resolve) => {
+      stream.once('end', () => resolve({ kind: 'ended' }));
+      stream.once('close', () => resolve({ kind: 'ended' }));
+      stream.once('error', (error) => resolve({ kind: 'error', error }));
+      serverTimer = setTimeout(() => resolve({ kind: 'server-timeout' }), timeoutSeconds * 1000 + SERVER_TIMEOUT_GRACE_MS);
+      if (signal) {
+        onAbort = () => resolve({ kind: 'aborted' });
+        signal.addEventListener('abort', onAbort, { once: true });
+        // Aborted while the exec was being set up: the event has fired already.
+        if (signal.aborted) onAbort();
+      }
+    });
+    clearTimeout(serverTimer);
+    if (signal && onAbort) signal.removeEventListener('abort', onAbort);
+
+    const collected = () => ({
+      stdout: stdout.text(),
+      stderr: stderr.text(),
+      truncated: stdout.dropped > 0 || stderr.dropped > 0,
+    });
+
+    if (outcome.kind === 'server-timeout' || outcome.kind === 'aborted') {
+      stream.destroy();
+      this.killExecProcesses(execId);
+      if (outcome.kind === 'aborted') throw abortError(signal!);
+      this.logger?.warn({ sessionId: this.sessionId, argv0: argv[0] }, 'sandbox command outlived its timeout; gave up on it');
+      return { exitCode: TIMEOUT_EXIT_CODE, timedOut: true, ...collected() };
+    }
+    if (outcome.kind === 'error') {
+      stream.destroy();
+      throw await this.translateGone(outcome.error);
+    }
+
+    const exitCode = await this.exitCodeOf(exec);
+    const elapsedMs = Date.now() - startedAt;
+    // 137 is also what a command killed for another reason (OOM, kill -9) reports: only the
+    // wrapper's own deadline makes it a timeout.
+    const timedOut =
+      exitCode === TIMEOUT_EXIT_CODE || (exitCode === SIGKILL_EXIT_CODE && elapsedMs >= timeoutSeconds * 1000 - 250);
+    // The wrapper kills the command's process group; this also gets what escaped it (setsid).
+    if (timedOut) this.killExecProcesses(execId);
+    if (exitCode === undefined || (exitCode >= 128 && !timedOut)) {
+      const reason = await this.stoppedReason(exitCode === undefined || exitCode === SIGKILL_EXIT_CODE ? 1_000 : 0);
+      if (reason !== null) throw new SandboxStoppedError(this.sessionId, reason);
+    }
+    return { exitCode: exitCode ?? SIGKILL_EXIT_CODE, timedOut, ...collected() };
+  }
+
+  async putArchive(dir: string, tar: Readable): Promise<void> {
+    if (this.stopped) throw new SandboxStoppedError(this.sessionId, this.exit?.reason);
+    try {
+      await this.container.putArchive(tar, { path: dir });
+    } catch (error) {
+      throw await this.translateGone(error);
+    }
+  }
+
+  async writeFile(path: string, content: Buffer | string): Promise<void> {
+    if (!posix.isAbsolute(path)) {
+      throw new Error(`writeFile needs an absolute path inside the sandbox (got "${path}"); resolve it against the workspace first`);
+    }
+    const target = posix.normalize(path);
+    const parent = posix.dirname(target);
+    const name = posix.basename(target);
+    if (!name || target.endsWith('/')) throw new Error(`writeFile needs a file path, not a directory (got "${path}")`);
+
+    // One round trip: create the parents as the sandbox user and report the mode of an existing file.
+    const prepared = await this.exec(
+      ['sh', '-c', 'mkdir -p -- "$1" && { stat -c %a -- "$2" 2>/dev/null || true; }', 'sh', parent, target],
+      { timeoutMs: 30_000 },
+    );
+    if (prepared.exitCode !== 0) {
+      throw new Error(`Could not create ${parent} in the sandbox: ${prepared.stderr.trim() || `mkdir exited with ${prepared.exitCode}`}`);
+    }
+    const existingMode = /^[0-7]{3,4}$/.test(prepared.stdout.trim()) ? Number.parseInt(prepared.stdout.trim(), 8) : undefined;
+
+    const body = typeof content === 'string' ? Buffer.from(content, 'utf8') : content;
+    const pack = tarStream.pack();
+    pack.entry(
+      { name, type: 'file', size: body.length, mode: existingMode ?? 0o644, uid: SANDBOX_UID, gid: SANDBOX_GID, mtime: new Date() },
+      body,
+    );
+    pack.finalize();
+    // A buffered archive lets Docker see its length up front; files written this way are small.
+    const chunks: Buffer[] = [];
+    for await (const chunk of pack) chunks.push(chunk as Buffer);
+    try {
+      await this.container.putArchive(Buffer.concat(chunks), { path: parent });
+    } catch (error) {
+      throw await this.translateGone(error);
+    }
+  }
+
+  destroy(): Promise<void> {
+    this.destroying ??= (async () => {
+      this.stopReason ??= 'removed';
+      this.stopWatching();
+      try {
+        await this.container.remove({ force: true });
+      } catch (error) {
+        // 404: already gone; 409: Docker is already removing it. Both are what we want.
+        const status = statusCodeOf(error);
+        if (status !== 404 && status !== 409) throw error;
+      }
+      // Never started (create failed half-way): nothing will ever wait on it.
+      if (!this.watching) this.resolveExited({ exitCode: SIGKILL_EXIT_CODE, oomKilled: false, reason: 'removed' });
+    })();
+    return this.destroying;
+  }
+
+  /** Kills the container but keeps it, so `exited` can still read why it stopped. */
+  private async kill(reason: StopReason): Promise<void> {
+    if (this.stopped) return;
+    this.stopReason ??= reason;
+    this.logger?.info({ sessionId: this.sessionId, reason }, 'stopping sandbox');
+    try {
+      await this.container.kill();
+    } catch (error) {
+      const status = statusCodeOf(error);
+      // 404/409: it is gone or already not running.
+      if (status !== 404 && status !== 409) {
+        this.logger?.warn({ sessionId: this.sessionId, err: error }, 'could not kill sandbox container');
+      }
+    }
+  }
+
+  private async watchExit(): Promise<SandboxExit> {
+    let statusCode: number | undefined;
+    try {
+      const result = (await this.container.wait()) as { StatusCode?: number };
+      statusCode = result.StatusCode;
+    } catch {
+      // The container vanished before or while we waited: fall through to what we know.
+    }
+    let oomKilled = false;
+    try {
+      const info = await this.container.inspect();
+      oomKilled = info.State.OOMKilled;
+      statusCode ??= info.State.ExitCode;
+    } catch {
+      // Removed already (destroy): the reason we recorded is all there is.
+    }
+    const exitCode = statusCode ?? SIGKILL_EXIT_CODE;
+    if (oomKilled || this.stopReason === 'oom') return { exitCode, oomKilled: true, reason: 'oom' };
+    if (this.stopReason) return { exitCode, oomKilled, reason: this.stopReason };
+    // The main process is `sleep <wall clock>`: its ending normally means the time is up.
+    if (exitCode === 0) return { exitCode, oomKilled, reason: 'wall-clock' };
+    if (exitCode >= 128) return { exitCode, oomKilled, reason: 'killed' };
+    return { exitCode, oomKilled, reason: 'exited' };
+  }
+
+  /**
+   * A process of the sandbox hitting the memory limit is OOM-killed by the kernel, but the
+   * container lives on; the sandbox is stopped as a whole so the caller learns why.
+   */
+  private async watchOom(): Promise<void> {
+    try {
+      const events = (await this.docker.getEvents({
+        filters: { type: ['container'], container: [this.id], event: ['oom'] },
+      })) as unknown as Readable;
+      if (this.stopped) {
+        events.destroy();
+        return;
+      }
+      this.oomEvents = events;
+      events.on('error', () => undefined);
+      events.on('data', () => {
+        this.stopReason = 'oom';
+        void this.kill('oom');
+      });
+    } catch (error) {
+      this.logger?.warn({ sessionId: this.sessionId, err: error }, 'could not watch sandbox for OOM; memory kills will show as command failures');
+    }
+  }
+
+  private stopWatching(): void {
+    clearTimeout(this.wallClockTimer);
+    this.oomEvents?.destroy();
+    this.oomEvents = undefined;
+  }
+
+  /** Reads an exec's exit code; Docker can report Running for a moment after the stream ends. */
+  private async exitCodeOf(exec: Dockerode.Exec): Promise<number | undefined> {
+    for (let attempt = 0; attempt < 20; attempt += 1) {
+      try {
+        const info = await exec.inspect();
+        if (!info.Running && typeof info.ExitCode === 'number') return info.ExitCode;
+      } catch {
+        return undefined;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    return undefined;
+  }
+
+  /**
+   * Whether the sandbox has stopped (null while it runs). A process killed with SIGKILL may be the
+   * first sign of an OOM stop, whose event lands a moment later, so look for `settleMs` first.
+   */
+  private async stoppedReason(settleMs: number): Promise<StopReason | undefined | null> {
+    const deadline = Date.now() + settleMs;
+    for (;;) {
+      if (this.exit) return this.exit.reason;
+      if (this.stopReason) return this.stopReason;
+      try {
+        const info = await this.container.inspect();
+        if (!info.State.Running) return (await this.exitedWithin(2_000))?.reason;
+      } catch (error) {
+        if (statusCodeOf(error) === 404) return (await this.exitedWithin(2_000))?.reason ?? 'removed';
+      }
+      if (Date.now() >= deadline) return null;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
+  private async exitedWithin(ms: number): Promise<SandboxExit | undefined> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), ms);
+    });
+    try {
+      return await Promise.race([this.exited, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Docker's "not running" (409) and "no such container" (404) become a SandboxStoppedError. */
+  private async translateGone(error: unknown): Promise<Error> {
+    const status = statusCodeOf(error);
+    if (status === 404 || status === 409 || this.stopped || this.stopReason) {
+      const reason = this.stopReason ?? (await this.exitedWithin(2_000))?.reason ?? (status === 404 ? 'removed' : undefined);
+      return new SandboxStoppedError(this.sessionId, reason, { cause: error });
+    }
+    return error instanceof Error ? error : new Error(String(error));
+  }
+
+  /**
+   * Kills every process of one exec (they all carry its id in their environment) when the server
+   * stops waiting for it; detaching from the stream alone would leave them running.
+   */
+  private killExecProcesses(execId: string): void {
+    const script =
+      'for p in /proc/[0-9]*; do grep -qzxF -- "$1" "$p/environ" 2>/dev/null && kill -KILL "${p#/proc/}" 2>/dev/null; done; true';
+    void (async () => {
+      try {
+        const exec = await this.container.exec({
+          Cmd: ['timeout', '-s', 'KILL', '10s', 'sh', '-c', script, 'sh', `${EXEC_ID_ENV}=${execId}`],
+          User: SANDBOX_USER,
+          AttachStdout: false,
+          AttachStderr: false,
+        });
+        await exec.start({ Detach: true });
+      } catch {
+        // The sandbox is gone: so are its processes.
+      }
+    })();
+  }
+}

@@ -1,0 +1,206 @@
+import { createHash } from 'node:crypto';
+import { join, resolve } from 'node:path';
+import { BuiltinAgent } from './agent/builtin-agent.js';
+import type { CodingAgent } from './agent/coding-agent.js';
+import { loadConfig, type Config } from './config/config.js';
+import { Engine } from './engine/engine.js';
+import type { EventBus } from './events/event-bus.js';
+import { InMemoryEventBus } from './events/in-memory-event-bus.js';
+import { GitHubProvider } from './gitprovider/github-provider.js';
+import { LocalRepoProvider } from './gitprovider/local-provider.js';
+import type { GitProvider } from './gitprovider/provider.js';
+import { StaticTokenSource } from './gitprovider/static-token-source.js';
+import { createApiHandler } from './http/api-handler.js';
+import type { LLMClient } from './llm/client.js';
+import { createLLMClient } from './llm/create-llm-client.js';
+import { createLogger, type Logger } from './logger.js';
+import { DockerRuntime } from './sandbox/docker/docker-runtime.js';
+import type { Runtime } from './sandbox/runtime.js';
+import { createHttpServer, type Handler, type RunningHttpServer } from './server/create-http-server.js';
+import { packageRoot } from './server/package-root.js';
+import { SqliteSessionStore } from './store/sqlite/sqlite-session-store.js';
+import type { SessionStore } from './store/session-store.js';
+
+export type LLMFactory = (model?: string) => LLMClient;
+
+/**
+ * Composes a TeleCoder application. Every part has a built-in default; `with…` replaces one.
+ *
+ *   const app = new TeleCoderBuilder().withConfig(loadConfig()).build();
+ *   await app.start();
+ */
+export class TeleCoderBuilder {
+  #config?: Config;
+  #logger?: Logger;
+  #store?: SessionStore;
+  #bus?: EventBus;
+  #runtime?: Runtime;
+  #providers: GitProvider[] = [];
+  #replaceProviders = false;
+  #agent?: CodingAgent;
+  #llm?: LLMFactory;
+  #handlers: Handler[] = [];
+
+  withConfig(config: Config): this {
+    this.#config = config;
+    return this;
+  }
+  withLogger(logger: Logger): this {
+    this.#logger = logger;
+    return this;
+  }
+  withStore(store: SessionStore): this {
+    this.#store = store;
+    return this;
+  }
+  withEventBus(bus: EventBus): this {
+    this.#bus = bus;
+    return this;
+  }
+  withSandbox(runtime: Runtime): this {
+    this.#runtime = runtime;
+    return this;
+  }
+  /** Adds a provider asked before the built-in ones (GitHub, local paths). */
+  withGitProvider(provider: GitProvider): this {
+    this.#providers.push(provider);
+    return this;
+  }
+  /** Uses exactly these providers, none of the built-in ones. */
+  withGitProviders(providers: GitProvider[]): this {
+    this.#providers = [...providers];
+    this.#replaceProviders = true;
+    return this;
+  }
+  withAgent(agent: CodingAgent): this {
+    this.#agent = agent;
+    return this;
+  }
+  /** A client for every session, or a factory that gets the session's model. */
+  withLLM(llm: LLMClient | LLMFactory): this {
+    this.#llm = typeof llm === 'function' ? llm : () => llm;
+    return this;
+  }
+  /** An extra HTTP handler served on the same port (a dashboard, a chat webhook). */
+  withHttpHandler(handler: Handler): this {
+    this.#handlers.push(handler);
+    return this;
+  }
+
+  build(): TeleCoder {
+    const config = this.#config ?? loadConfig();
+    const logger = this.#logger ?? createLogger(config.logLevel);
+    const store = this.#store ?? SqliteSessionStore.open({ file: join(config.dataDir, 'telecoder.db') });
+    const bus = this.#bus ?? new InMemoryEventBus({ logger });
+    const runtime =
+      this.#runtime ??
+      new DockerRuntime({
+        image: config.sandbox.image,
+        baseImage: config.sandbox.baseImage,
+        contextDir: join(packageRoot(), 'sandbox'),
+        logger,
+        // Servers sharing one Docker engine (several data dirs) must not sweep each other's sandboxes.
+        instanceLabel: createHash('sha256').update(resolve(config.dataDir)).digest('hex').slice(0, 12),
+      });
+    const builtInProviders: GitProvider[] = [
+      new LocalRepoProvider(),
+      new GitHubProvider({
+        tokenSource: new StaticTokenSource(config.githubToken),
+        apiUrl: config.githubApiUrl,
+        gitUrl: config.githubGitUrl,
+      }),
+    ];
+    const providers = this.#replaceProviders ? this.#providers : [...this.#providers, ...builtInProviders];
+    const llm = this.#llm ?? cachedLLMFactory(config);
+    const engine = new Engine({
+      store,
+      bus,
+      runtime,
+      providers,
+      agent: this.#agent ?? new BuiltinAgent(),
+      llm,
+      config,
+      logger,
+    });
+    return new TeleCoder({ config, logger, store, bus, runtime, engine, handlers: this.#handlers });
+  }
+}
+
+function cachedLLMFactory(config: Config): LLMFactory {
+  const clients = new Map<string, LLMClient>();
+  return (model) => {
+    const key = model ?? '';
+    let client = clients.get(key);
+    if (!client) {
+      client = createLLMClient(config.llm, model ? { model } : undefined);
+      clients.set(key, client);
+    }
+    return client;
+  };
+}
+
+interface TeleCoderParts {
+  config: Config;
+  logger: Logger;
+  store: SessionStore;
+  bus: EventBus;
+  runtime: Runtime;
+  engine: Engine;
+  handlers: Handler[];
+}
+
+/** A composed application: the engine plus the one HTTP server for the API and webhooks. */
+export class TeleCoder {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly store: SessionStore;
+  readonly bus: EventBus;
+  readonly runtime: Runtime;
+  readonly engine: Engine;
+  readonly #handlers: Handler[];
+  #http?: RunningHttpServer;
+
+  constructor(parts: TeleCoderParts) {
+    this.config = parts.config;
+    this.logger = parts.logger;
+    this.store = parts.store;
+    this.bus = parts.bus;
+    this.runtime = parts.runtime;
+    this.engine = parts.engine;
+    this.#handlers = parts.handlers;
+  }
+
+  /** The server's base URL once started. */
+  get url(): string {
+    if (!this.#http) throw new Error('TeleCoder is not started; call start() first');
+    return this.#http.url;
+  }
+
+  async start(): Promise<void> {
+    await this.engine.start();
+    const api = createApiHandler({ service: this.engine, apiToken: this.config.apiToken, logger: this.logger });
+    this.#http = await createHttpServer({
+      host: this.config.addr.host,
+      port: this.config.addr.port,
+      logger: this.logger,
+      handlers: [api, ...this.#handlers],
+      appId: process.env.APP_ID,
+      privateKey: process.env.PRIVATE_KEY,
+      webhookSecret: process.env.WEBHOOK_SECRET,
+    });
+    this.logger.info({ url: this.#http.url }, 'TeleCoder is listening');
+  }
+
+  /** Stops taking work, interrupts running sessions, closes the server and the store. */
+  async stop(): Promise<void> {
+    await this.engine.close();
+    await this.#http?.close();
+    this.store.close();
+  }
+}
+
+export function createTeleCoder(config?: Config): TeleCoder {
+  const builder = new TeleCoderBuilder();
+  if (config) builder.withConfig(config);
+  return builder.build();
+}

@@ -1,0 +1,216 @@
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import Dockerode from 'dockerode';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { DockerRuntime } from '../../src/sandbox/docker/docker-runtime.js';
+import { freePort } from '../../src/server/free-port.js';
+import { makeRepo } from '../helpers/git-fixtures.js';
+import { ensureTestImage, SANDBOX_CONTEXT_DIR, TEST_BASE_IMAGE } from '../helpers/sandbox-image.js';
+import { startScriptedLLM } from '../helpers/scripted-llm-server.js';
+import { startTestApp, testEnv, waitForFinal, type StartedTestApp } from '../helpers/test-app.js';
+
+type Script = Parameters<typeof startScriptedLLM>[0];
+type ScriptedLLM = Awaited<ReturnType<typeof startScriptedLLM>>;
+
+const finish = { toolCalls: [{ name: 'finish', arguments: { summary: 'done' } }] };
+
+function containersOf(sessionId: string): string {
+  return execFileSync('docker', ['ps', '-aq', '--filter', `label=telecoder.session=${sessionId}`], { encoding: 'utf8' }).trim();
+}
+
+async function waitFor<T>(what: string, probe: () => T | undefined | false, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+describe('faults end a session honestly, with the reason', () => {
+  let image: string;
+  let tmp: string;
+  let repo: string;
+  let started: StartedTestApp | undefined;
+  let llm: ScriptedLLM | undefined;
+
+  beforeAll(async () => {
+    image = await ensureTestImage();
+  }, 900_000);
+
+  afterEach(async () => {
+    await started?.stop();
+    await llm?.close();
+    started = undefined;
+    llm = undefined;
+    rmSync(tmp, { recursive: true, force: true });
+  });
+
+  async function startWith(script: Script, options: Partial<Parameters<typeof startTestApp>[0]> = {}) {
+    tmp = mkdtempSync(join(tmpdir(), 'telecoder-faults-'));
+    repo = makeRepo(join(tmp, 'project'), { 'README.md': '# Project\n' });
+    llm = await startScriptedLLM(script);
+    started = await startTestApp({ image, llmUrl: llm.url, provider: 'anthropic', ...options });
+    return started;
+  }
+
+  async function post(path: string, body: unknown, raw?: string) {
+    const response = await fetch(`${started!.url}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: raw ?? JSON.stringify(body),
+    });
+    return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+  }
+
+  async function submit(prompt = 'do the thing') {
+    const created = await post('/api/sessions', { repo, prompt });
+    expect(created.status).toBe(201);
+    return created.body.id as string;
+  }
+
+  it('bad input gets a clear 4xx and stores nothing', async () => {
+    await startWith([]);
+    const malformed = await post('/api/sessions', undefined, '{"repo": "acme/widgets",');
+    expect(malformed.status).toBe(400);
+    expect(String(malformed.body.error)).toMatch(/JSON/i);
+
+    const badRepo = await post('/api/sessions', { repo: 'not a repo; rm -rf /', prompt: 'x' });
+    expect(badRepo.status).toBe(400);
+    expect(String(badRepo.body.error)).toMatch(/owner\/name/);
+
+    const longPrompt = await post('/api/sessions', { repo, prompt: 'x'.repeat(10_001) });
+    expect(longPrompt.status).toBe(400);
+    expect(String(longPrompt.body.error)).toMatch(/10,?000/);
+
+    const unknown = await fetch(`${started!.url}/api/sessions/doesnotexist`);
+    expect(unknown.status).toBe(404);
+    expect(((await unknown.json()) as { error: string }).error).toMatch(/doesnotexist/);
+
+    expect(started!.app.store.listSessions()).toHaveLength(0);
+  });
+
+  it('LLM 429 is retried and the session completes', async () => {
+    await startWith([{ status: 429, headers: { 'retry-after-ms': '10' }, body: { error: { type: 'rate_limit_error', message: 'slow down' } } }, finish]);
+    const session = await waitForFinal(started!.app, await submit());
+    expect(session.status).toBe('complete');
+    expect(llm!.requests).toHaveLength(2);
+  });
+
+  it('LLM 500 past the retries fails the session with the status in the reason', async () => {
+    const fault = { status: 500, headers: { 'retry-after-ms': '10' }, body: { error: { type: 'api_error', message: 'upstream exploded' } } };
+    await startWith([fault, fault, fault, fault, fault]);
+    const session = await waitForFinal(started!.app, await submit());
+    expect(session.status).toBe('error');
+    expect(session.error).toMatch(/500/);
+    const events = started!.app.store.listEvents(session.id);
+    expect(events.at(-1)!.type).toBe('done');
+    expect(events.some((event) => event.type === 'error' && String(event.data).includes('500'))).toBe(true);
+    expect(containersOf(session.id)).toBe('');
+  });
+
+  it('malformed tool arguments three times in a row fail the session with that reason', async () => {
+    const broken = { toolCalls: [{ name: 'write_file', arguments: '{"path": "a.txt", "content": ' }] };
+    await startWith([broken, broken, broken]);
+    const session = await waitForFinal(started!.app, await submit());
+    expect(session.status).toBe('error');
+    expect(session.error).toMatch(/malformed/i);
+  });
+
+  it('a command that never ends is timed out and the agent goes on', async () => {
+    await startWith(
+      [{ toolCalls: [{ name: 'run_command', arguments: { command: 'sleep 600' } }] }, finish],
+      { env: { TELECODER_COMMAND_TIMEOUT: '2s' } },
+    );
+    const session = await waitForFinal(started!.app, await submit());
+    expect(session.status).toBe('complete');
+    expect(JSON.stringify(llm!.requests.at(-1)!.body)).toMatch(/timed out/i);
+  });
+
+  it('a container killed mid-task fails the session with a sandbox reason', async () => {
+    await startWith([
+      () => {
+        const id = execFileSync('docker', ['ps', '-q', '--filter', 'label=telecoder.managed=true'], { encoding: 'utf8' }).trim().split('\n')[0]!;
+        execFileSync('docker', ['kill', id]);
+        return { toolCalls: [{ name: 'run_command', arguments: { command: 'echo still here' } }] };
+      },
+      finish,
+    ]);
+    const session = await waitForFinal(started!.app, await submit());
+    expect(session.status).toBe('error');
+    expect(session.error).toMatch(/sandbox/i);
+    expect(containersOf(session.id)).toBe('');
+  });
+
+  it('Docker unreachable fails the session with how to fix it, and the API keeps serving', async () => {
+    await startWith([finish], {
+      customize: (builder) =>
+        builder.withSandbox(
+          new DockerRuntime({
+            docker: new Dockerode({ socketPath: '/nonexistent/docker.sock' }),
+            image,
+            baseImage: TEST_BASE_IMAGE,
+            contextDir: SANDBOX_CONTEXT_DIR,
+          }),
+        ),
+    });
+    const session = await waitForFinal(started!.app, await submit());
+    expect(session.status).toBe('error');
+    expect(session.error).toMatch(/docker/i);
+    expect((await fetch(`${started!.url}/health`)).status).toBe(200);
+  });
+
+  it('stop during a run aborts the LLM call, removes the container and ends as stopped', async () => {
+    await startWith([{ hang: true }]);
+    const id = await submit();
+    await waitFor('the LLM call to be in flight', () => llm!.requests.length > 0);
+    expect(containersOf(id)).not.toBe('');
+    const stopped = await post(`/api/sessions/${id}/stop`, {});
+    expect(stopped.status).toBe(200);
+    expect(stopped.body.status).toBe('stopped');
+    expect(containersOf(id)).toBe('');
+    const events = started!.app.store.listEvents(id);
+    expect(events.at(-1)!.type).toBe('done');
+  });
+
+  it('a server killed mid-run: after restart the session is failed as interrupted and its container is gone', async () => {
+    tmp = mkdtempSync(join(tmpdir(), 'telecoder-restart-'));
+    repo = makeRepo(join(tmp, 'project'), { 'README.md': '# Project\n' });
+    llm = await startScriptedLLM([{ hang: true }]);
+    const dataDir = join(tmp, 'data');
+    const port = await freePort('127.0.0.1');
+    const env = { ...process.env, ...testEnv({ image, llmUrl: llm.url, provider: 'anthropic', dataDir }), TELECODER_ADDR: `127.0.0.1:${port}`, LOG_LEVEL: 'warn' };
+    const child = spawn(process.execPath, [resolve('bin/telecoder.js'), 'serve'], { env, stdio: 'ignore' });
+    try {
+      const url = `http://127.0.0.1:${port}`;
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        const ok = await fetch(`${url}/health`).then((r) => r.ok, () => false);
+        if (ok) break;
+        if (Date.now() > deadline) throw new Error('server did not start');
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      const created = await fetch(`${url}/api/sessions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ repo, prompt: 'work forever' }),
+      });
+      const { id } = (await created.json()) as { id: string };
+      await waitFor('the LLM call to be in flight', () => llm!.requests.length > 0);
+      expect(containersOf(id)).not.toBe('');
+      child.kill('SIGKILL');
+      await new Promise((r) => child.once('exit', r));
+
+      started = await startTestApp({ image, llmUrl: llm.url, provider: 'anthropic', dataDir });
+      const session = started.app.store.getSession(id)!;
+      expect(session.status).toBe('error');
+      expect(session.error).toMatch(/interrupted/);
+      expect(containersOf(id)).toBe('');
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+});

@@ -1,0 +1,81 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '../../src/config/config.js';
+import { createLogger } from '../../src/logger.js';
+import { TeleCoderBuilder, type TeleCoder } from '../../src/telecoder.js';
+import { TEST_BASE_IMAGE } from './sandbox-image.js';
+
+export const CANARY_GITHUB_TOKEN = 'ghp_CANARYgithubTOKEN0123456789abcdefABCD';
+export const CANARY_LLM_KEY = 'sk-CANARYllmKEY-0123456789abcdef';
+
+export interface TestAppOptions {
+  image: string;
+  /** Base URL of the scripted LLM server (its root, without /v1). */
+  llmUrl: string;
+  provider: 'anthropic' | 'openai';
+  /** Where the GitHub provider clones from and pushes to (a directory of bare remotes). */
+  gitUrl?: string;
+  dataDir?: string;
+  env?: Record<string, string>;
+  /** Replace parts before the app is built (a broken Docker, a custom provider). */
+  customize?: (builder: TeleCoderBuilder) => void;
+}
+
+/** The whole application with real parts, configured the way an operator would: by environment. */
+export function testEnv(options: TestAppOptions & { dataDir: string }): NodeJS.ProcessEnv {
+  return {
+    TELECODER_DATA_DIR: options.dataDir,
+    TELECODER_ADDR: '127.0.0.1:0',
+    TELECODER_DOCKER_IMAGE: options.image,
+    TELECODER_SANDBOX_BASE_IMAGE: TEST_BASE_IMAGE,
+    TELECODER_DOCKER_NETWORK: 'none',
+    TELECODER_SANDBOX_MEMORY: '1gb',
+    TELECODER_SANDBOX_CPUS: '1',
+    TELECODER_LLM_PROVIDER: options.provider,
+    TELECODER_LLM_MAX_RETRIES: '2',
+    TELECODER_MODEL: 'scripted-model',
+    GITHUB_TOKEN: CANARY_GITHUB_TOKEN,
+    TELECODER_GIT_URL: options.gitUrl ?? 'file:///nonexistent',
+    ...(options.provider === 'anthropic'
+      ? { ANTHROPIC_API_KEY: CANARY_LLM_KEY, ANTHROPIC_BASE_URL: options.llmUrl }
+      : { OPENAI_API_KEY: CANARY_LLM_KEY, OPENAI_BASE_URL: `${options.llmUrl}/v1` }),
+    ...options.env,
+  };
+}
+
+export interface StartedTestApp {
+  app: TeleCoder;
+  dataDir: string;
+  url: string;
+  stop(options?: { keepData?: boolean }): Promise<void>;
+}
+
+export async function startTestApp(options: TestAppOptions): Promise<StartedTestApp> {
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'telecoder-e2e-data-'));
+  const config = loadConfig(testEnv({ ...options, dataDir }));
+  const builder = new TeleCoderBuilder().withConfig(config).withLogger(createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'));
+  options.customize?.(builder);
+  const app = builder.build();
+  await app.start();
+  return {
+    app,
+    dataDir,
+    url: app.url,
+    async stop(stopOptions = {}) {
+      await app.stop();
+      if (!stopOptions.keepData) rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Waits until the session reaches a final status (polls the store: no timers inside the app). */
+export async function waitForFinal(app: TeleCoder, id: string, timeoutMs = 90_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const session = app.store.getSession(id);
+    if (session && ['complete', 'error', 'stopped'].includes(session.status)) return session;
+    if (Date.now() > deadline) throw new Error(`session ${id} still ${session?.status} after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}

@@ -1,0 +1,133 @@
+import nock from 'nock';
+import { describe, expect, it } from 'vitest';
+import { TeleCoderError } from '../../src/errors.js';
+import { GitHubProvider } from '../../src/gitprovider/github-provider.js';
+import { StaticTokenSource } from '../../src/gitprovider/static-token-source.js';
+import { setupGitHubMock } from '../helpers/github-mock.js';
+
+const TOKEN = 'ghp_unitTESTtoken0123456789abcdefABCDEF';
+
+async function rejectionOf(promise: Promise<unknown>): Promise<TeleCoderError> {
+  try {
+    await promise;
+  } catch (error) {
+    expect(error).toBeInstanceOf(TeleCoderError);
+    return error as TeleCoderError;
+  }
+  throw new Error('expected the call to fail');
+}
+
+describe('GitHubProvider against GitHub\'s REST API (nock)', () => {
+  const github = setupGitHubMock();
+  const provider = new GitHubProvider({ tokenSource: new StaticTokenSource(TOKEN) });
+
+  it('handles owner/name only', () => {
+    for (const repo of ['octocat/hello-world', 'a-b/c.d_e-f', 'Org1/.github']) expect(provider.handles(repo), repo).toBe(true);
+    for (const repo of ['/srv/repo', 'file:///srv/repo', 'octocat', 'a/b/c', 'a/..', 'a/.', 'a_b/c', 'https://github.com/a/b', 'a/b c', ''])
+      expect(provider.handles(repo), repo).toBe(false);
+  });
+
+  it('access: reads the default branch with the token and hands git the credential only as environment', async () => {
+    github.scope
+      .get('/repos/acme/widgets')
+      .matchHeader('authorization', `token ${TOKEN}`)
+      .reply(200, { default_branch: 'develop', html_url: 'https://github.com/acme/widgets' });
+    const access = await provider.access('acme/widgets');
+    const basic = Buffer.from(`x-access-token:${TOKEN}`).toString('base64');
+    expect(access).toEqual({
+      repo: 'acme/widgets',
+      cloneUrl: 'https://github.com/acme/widgets.git',
+      defaultBranch: 'develop',
+      webUrl: 'https://github.com/acme/widgets',
+      gitEnv: {
+        GIT_CONFIG_COUNT: '1',
+        GIT_CONFIG_KEY_0: 'http.https://github.com/.extraheader',
+        GIT_CONFIG_VALUE_0: `AUTHORIZATION: basic ${basic}`,
+      },
+    });
+    expect(access.cloneUrl).not.toContain(TOKEN);
+  });
+
+  it('access on GitHub Enterprise: API and git URLs are the configured ones', async () => {
+    const ghes = new GitHubProvider({
+      tokenSource: new StaticTokenSource(TOKEN),
+      apiUrl: 'https://ghe.example.com/api/v3',
+      gitUrl: 'https://ghe.example.com/',
+    });
+    nock('https://ghe.example.com').get('/api/v3/repos/acme/widgets').reply(200, { default_branch: 'main', html_url: 'https://ghe.example.com/acme/widgets' });
+    const access = await ghes.access('acme/widgets');
+    expect(access.cloneUrl).toBe('https://ghe.example.com/acme/widgets.git');
+    expect(access.gitEnv.GIT_CONFIG_KEY_0).toBe('http.https://ghe.example.com/.extraheader');
+  });
+
+  it('access: 404 says the repository is missing or invisible to the token', async () => {
+    github.scope.get('/repos/acme/ghost').reply(404, { message: 'Not Found', documentation_url: 'https://docs.github.com' });
+    const error = await rejectionOf(provider.access('acme/ghost'));
+    expect(error).toBeInstanceOf(TeleCoderError);
+    expect(error.message).toBe(
+      'GitHub repository acme/ghost not found or the token cannot see it; check the name and give the token access to it',
+    );
+    expect(error.status).toBe(404);
+  });
+
+  it('access: 401 says GITHUB_TOKEN was rejected, without the token', async () => {
+    github.scope.get('/repos/acme/widgets').reply(401, { message: 'Bad credentials' });
+    const error = await rejectionOf(provider.access('acme/widgets'));
+    expect(error.message).toMatch(/^GITHUB_TOKEN was rejected by GitHub while reading repository acme\/widgets \(401: Bad credentials\); set GITHUB_TOKEN/);
+    expect(error.message).not.toContain(TOKEN);
+  });
+
+  it('openPullRequest: posts the pull request and returns its URL and number', async () => {
+    const sent: unknown[] = [];
+    github.scope
+      .post('/repos/acme/widgets/pulls', (body: unknown) => {
+        sent.push(body);
+        return true;
+      })
+      .reply(201, { html_url: 'https://github.com/acme/widgets/pull/7', number: 7 });
+    const pr = await provider.openPullRequest({ repo: 'acme/widgets', head: 'telecoder/abc', base: 'develop', title: 'Add it', body: 'Body', draft: true });
+    expect(pr).toEqual({ url: 'https://github.com/acme/widgets/pull/7', number: 7 });
+    expect(sent).toEqual([{ title: 'Add it', head: 'telecoder/abc', base: 'develop', body: 'Body', draft: true }]);
+  });
+
+  it('openPullRequest: 422 carries GitHub\'s own explanation', async () => {
+    github.scope.post('/repos/acme/widgets/pulls').reply(422, {
+      message: 'Validation Failed',
+      errors: [{ resource: 'PullRequest', code: 'custom', message: 'A pull request already exists for acme:telecoder/abc.' }],
+    });
+    const error = await rejectionOf(
+      provider.openPullRequest({ repo: 'acme/widgets', head: 'telecoder/abc', base: 'main', title: 't', body: 'b' }),
+    );
+    expect(error.message).toBe(
+      'GitHub could not complete opening a pull request from telecoder/abc into main of acme/widgets (422): ' +
+        'Validation Failed; A pull request already exists for acme:telecoder/abc.',
+    );
+    expect(error.status).toBe(422);
+  });
+
+  it('openPullRequest: 401 and 403 say what the token lacks', async () => {
+    github.scope.post('/repos/acme/widgets/pulls').reply(401, { message: 'Bad credentials' });
+    github.scope.post('/repos/acme/widgets/pulls').reply(403, { message: 'Resource not accessible by personal access token' });
+    const input = { repo: 'acme/widgets', head: 'telecoder/abc', base: 'main', title: 't', body: 'b' };
+    await expect(provider.openPullRequest(input)).rejects.toThrow(/^GITHUB_TOKEN was rejected/);
+    await expect(provider.openPullRequest(input)).rejects.toThrow(
+      /GitHub refused opening a pull request .* \(403: Resource not accessible by personal access token\); the token needs contents and pull_requests write access/,
+    );
+  });
+
+  it('an unreachable API is named as such', async () => {
+    const unreachable = new GitHubProvider({ tokenSource: new StaticTokenSource(TOKEN), apiUrl: 'http://127.0.0.1:1' });
+    const error = await rejectionOf(unreachable.access('acme/widgets'));
+    expect(error.message).toMatch(/^could not reach GitHub at http:\/\/127\.0\.0\.1:1 while reading repository acme\/widgets: /);
+    expect(error.message).not.toContain(TOKEN);
+  });
+
+  it('without a token, fails before any request with how to fix it', async () => {
+    const tokenless = new GitHubProvider({ tokenSource: new StaticTokenSource(undefined) });
+    await expect(tokenless.access('acme/widgets')).rejects.toThrow(
+      'no GitHub token to reach acme/widgets: set GITHUB_TOKEN to a token with contents and pull_requests write access',
+    );
+    await expect(new StaticTokenSource('  ').getToken('acme/widgets')).rejects.toThrow(/set GITHUB_TOKEN/);
+    await expect(new StaticTokenSource(` ${TOKEN}\n`).getToken('acme/widgets')).resolves.toBe(TOKEN);
+  });
+});
