@@ -9,8 +9,10 @@ export interface StartServerOptions {
 
 /** `telecoder serve`: the configured application, started. */
 export async function startServer(options: StartServerOptions = {}): Promise<{ url: string; close(): Promise<void> }> {
-  if (!options.env && existsSync('.env')) process.loadEnvFile('.env');
-  const config = loadConfig(options.env ?? process.env);
+  const env = options.env ?? process.env;
+  // .env fills in what the shell did not set; a caller's own environment object is left alone.
+  if (env === process.env && existsSync('.env')) process.loadEnvFile('.env');
+  const config = loadConfig(env);
   const app = new TeleCoderBuilder().withConfig(config).build();
   await app.start();
   return { url: app.url, close: () => app.stop() };

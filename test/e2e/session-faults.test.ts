@@ -30,6 +30,14 @@ async function waitFor<T>(what: string, probe: () => T | undefined | false, time
   }
 }
 
+async function waitForAsync(what: string, probe: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await probe())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
 describe('faults end a session honestly, with the reason', () => {
   let image: string;
   let tmp: string;
@@ -176,39 +184,46 @@ describe('faults end a session honestly, with the reason', () => {
     expect(events.at(-1)!.type).toBe('done');
   });
 
-  it('a server killed mid-run: after restart the session is failed as interrupted and its container is gone', async () => {
+  it('a server killed mid-run: after restart the running session is failed as interrupted, its container is gone, and the queued one runs', async () => {
     tmp = mkdtempSync(join(tmpdir(), 'telecoder-restart-'));
     repo = makeRepo(join(tmp, 'project'), { 'README.md': '# Project\n' });
-    llm = await startScriptedLLM([{ hang: true }]);
+    llm = await startScriptedLLM([{ hang: true }, finish]);
     const dataDir = join(tmp, 'data');
     const port = await freePort('127.0.0.1');
-    const env = { ...process.env, ...testEnv({ image, llmUrl: llm.url, provider: 'anthropic', dataDir }), TELECODER_ADDR: `127.0.0.1:${port}`, LOG_LEVEL: 'warn' };
+    const env = {
+      ...process.env,
+      ...testEnv({ image, llmUrl: llm.url, provider: 'anthropic', dataDir }),
+      TELECODER_ADDR: `127.0.0.1:${port}`,
+      TELECODER_MAX_CONCURRENT: '1',
+      LOG_LEVEL: 'warn' as const,
+    };
     const child = spawn(process.execPath, [resolve('bin/telecoder.js'), 'serve'], { env, stdio: 'ignore' });
     try {
       const url = `http://127.0.0.1:${port}`;
-      const deadline = Date.now() + 30_000;
-      for (;;) {
-        const ok = await fetch(`${url}/health`).then((r) => r.ok, () => false);
-        if (ok) break;
-        if (Date.now() > deadline) throw new Error('server did not start');
-        await new Promise((r) => setTimeout(r, 200));
-      }
-      const created = await fetch(`${url}/api/sessions`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ repo, prompt: 'work forever' }),
-      });
-      const { id } = (await created.json()) as { id: string };
+      await waitForAsync('the server to listen', () => fetch(`${url}/health`).then((r) => r.ok, () => false));
+      const create = async (prompt: string) => {
+        const created = await fetch(`${url}/api/sessions`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ repo, prompt }),
+        });
+        return ((await created.json()) as { id: string }).id;
+      };
+      const running = await create('work forever');
       await waitFor('the LLM call to be in flight', () => llm!.requests.length > 0);
-      expect(containersOf(id)).not.toBe('');
+      const queued = await create('wait your turn');
+      expect(containersOf(running)).not.toBe('');
       child.kill('SIGKILL');
       await new Promise((r) => child.once('exit', r));
 
       started = await startTestApp({ image, llmUrl: llm.url, provider: 'anthropic', dataDir });
-      const session = started.app.store.getSession(id)!;
-      expect(session.status).toBe('error');
-      expect(session.error).toMatch(/interrupted/);
-      expect(containersOf(id)).toBe('');
+      const interrupted = started.app.store.getSession(running)!;
+      expect(interrupted.status).toBe('error');
+      expect(interrupted.error).toMatch(/interrupted/);
+      expect(containersOf(running)).toBe('');
+      expect(started.app.store.listEvents(running).at(-1)!.type).toBe('done');
+      const resumed = await waitForFinal(started.app, queued);
+      expect(resumed.status).toBe('complete');
     } finally {
       child.kill('SIGKILL');
     }

@@ -1,11 +1,12 @@
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { DockerRuntime } from '../../src/sandbox/docker/docker-runtime.js';
+import { packageRoot } from '../../src/server/package-root.js';
 
 /** The imported Debian base that exists on test machines (there is no registry to pull from). */
 export const TEST_BASE_IMAGE = 'telecoder-base:bookworm';
 
 /** The sandbox/ directory the image is built from. */
-export const SANDBOX_CONTEXT_DIR = fileURLToPath(new URL('../../sandbox/', import.meta.url));
+export const SANDBOX_CONTEXT_DIR = join(packageRoot(), 'sandbox');
 
 export function testImageName(): string {
   return process.env.TELECODER_TEST_IMAGE?.trim() || 'telecoder-sandbox:test';

@@ -141,8 +141,8 @@ export class DockerRuntime implements Runtime {
     } catch (error) {
       if (statusCodeOf(error) === 404) {
         throw new Error(
-          `The sandbox image ${this.image} does not exist on this Docker engine. Build it with "telecoder sandbox build" ` +
-            `or "docker build --build-arg BASE_IMAGE=${this.baseImage} -t ${this.image} ${this.contextDir}".`,
+          `The sandbox image ${this.image} does not exist on this Docker engine. Build it with ` +
+            `"docker build --build-arg BASE_IMAGE=${this.baseImage} -t ${this.image} ${this.contextDir}".`,
           { cause: error },
         );
       }

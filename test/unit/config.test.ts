@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest';
+import { loadConfig, parseAddr } from '../../src/config/config.js';
+
+describe('loadConfig', () => {
+  it('has the documented defaults', () => {
+    const config = loadConfig({});
+    expect(config.addr).toEqual({ host: '127.0.0.1', port: 7080 });
+    expect(config.sandbox).toMatchObject({ image: 'telecoder-sandbox', network: 'telecoder-net', pids: 512, cpus: 2 });
+    expect(config.sandbox.memoryBytes).toBe(4 * 1024 ** 3);
+    expect(config.sandbox.wallClockMs).toBe(60 * 60 * 1000);
+    expect(config.agent).toEqual({ name: 'builtin', maxTurns: 60, commandTimeoutMs: 10 * 60 * 1000 });
+    expect(config.maxConcurrent).toBe(2);
+    expect(config.maxRevisions).toBe(1);
+    expect(config.maxSubtasks).toBe(5);
+    expect(config.chatMaxMessages).toBe(50);
+    expect(config.dataDir).toMatch(/\.telecoder$/);
+  });
+
+  it('reads durations, sizes and numbers in the forms the README gives', () => {
+    const config = loadConfig({
+      TELECODER_SANDBOX_TIMEOUT: '90s',
+      TELECODER_COMMAND_TIMEOUT: '45',
+      TELECODER_SANDBOX_MEMORY: '512mb',
+      TELECODER_SANDBOX_CPUS: '1.5',
+      TELECODER_MAX_CONCURRENT: '4',
+      TELECODER_CHAT_IDLE_TIMEOUT: '1h',
+    });
+    expect(config.sandbox.wallClockMs).toBe(90_000);
+    expect(config.agent.commandTimeoutMs).toBe(45_000);
+    expect(config.sandbox.memoryBytes).toBe(512 * 1024 ** 2);
+    expect(config.sandbox.cpus).toBe(1.5);
+    expect(config.maxConcurrent).toBe(4);
+    expect(config.chatIdleTimeoutMs).toBe(3_600_000);
+  });
+
+  it('lists every invalid setting with how to write it', () => {
+    const load = () =>
+      loadConfig({ TELECODER_SANDBOX_TIMEOUT: 'soon', TELECODER_SANDBOX_MEMORY: 'lots', TELECODER_MAX_CONCURRENT: '0' });
+    expect(load).toThrow(/TELECODER_SANDBOX_TIMEOUT must be a duration like 90s, 10m or 1h \(got "soon"\)/);
+    expect(load).toThrow(/TELECODER_SANDBOX_MEMORY must be a size like 512mb or 2gb \(got "lots"\)/);
+    expect(load).toThrow(/TELECODER_MAX_CONCURRENT must be a whole number ≥ 1 \(got "0"\)/);
+    expect(() => loadConfig({ TELECODER_LLM_PROVIDER: 'gemini' })).toThrow(/"anthropic" or "openai"/);
+  });
+
+  it('refuses to listen beyond loopback without an API token', () => {
+    expect(() => loadConfig({ TELECODER_ADDR: '0.0.0.0:7080' })).toThrow(/TELECODER_API_TOKEN must be set/);
+    expect(loadConfig({ TELECODER_ADDR: '0.0.0.0:7080', TELECODER_API_TOKEN: 'secret' }).addr.host).toBe('0.0.0.0');
+    expect(loadConfig({ TELECODER_ADDR: '127.0.0.2:7080' }).addr.host).toBe('127.0.0.2');
+  });
+
+  it('parses listen addresses, treating a bare port as loopback', () => {
+    expect(parseAddr(':8080')).toEqual({ host: '127.0.0.1', port: 8080 });
+    expect(parseAddr('9000')).toEqual({ host: '127.0.0.1', port: 9000 });
+    expect(parseAddr('[::1]:7080')).toEqual({ host: '::1', port: 7080 });
+    expect(() => parseAddr('localhost:99999')).toThrow(/TELECODER_ADDR/);
+    expect(() => parseAddr('nonsense')).toThrow(/TELECODER_ADDR/);
+  });
+});
