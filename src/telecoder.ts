@@ -40,6 +40,7 @@ export class TeleCoderBuilder {
   #agent?: CodingAgent;
   #llm?: LLMFactory;
   #handlers: Handler[] = [];
+  #chatReapIntervalMs?: number;
 
   withConfig(config: Config): this {
     this.#config = config;
@@ -79,6 +80,11 @@ export class TeleCoderBuilder {
   /** A client for every session, or a factory that gets the session's model. */
   withLLM(llm: LLMClient | LLMFactory): this {
     this.#llm = typeof llm === 'function' ? llm : () => llm;
+    return this;
+  }
+  /** How often idle chats are looked for (default 30 s); tests make it short. */
+  withChatReapInterval(ms: number): this {
+    this.#chatReapIntervalMs = ms;
     return this;
   }
   /** An extra HTTP handler served on the same port (a dashboard, a chat webhook). */
@@ -121,6 +127,7 @@ export class TeleCoderBuilder {
       llm,
       config,
       logger,
+      ...(this.#chatReapIntervalMs !== undefined ? { chatReapIntervalMs: this.#chatReapIntervalMs } : {}),
     });
     return new TeleCoder({ config, logger, store, bus, runtime, engine, handlers: this.#handlers });
   }

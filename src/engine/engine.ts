@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import ms from 'ms';
 import PQueue from 'p-queue';
 import type { CodingAgent } from '../agent/coding-agent.js';
 import type { Config } from '../config/config.js';
@@ -21,13 +22,19 @@ import {
 } from '../model/session.js';
 import type { Runtime, Sandbox } from '../sandbox/runtime.js';
 import type { SessionStore } from '../store/session-store.js';
-import { runTask } from './run-task.js';
+import { ChatSessions, type LiveChat } from './chat-sessions.js';
+import { chatPrompt, chatPullRequestBody } from './chat-text.js';
+import { deliverChange } from './deliver-change.js';
+import { prepareWorkspace } from './prepare-workspace.js';
+import { commitMessage, pullRequestTitle } from './pull-request-text.js';
+import { runAgentInSandbox, SandboxDiedError } from './run-agent-in-sandbox.js';
+import { runTask, type RunTaskDeps } from './run-task.js';
 import type { SessionService } from './session-service.js';
 import { providerFor, validateTaskRequest } from './validate-task-request.js';
 
 export type EngineConfig = Pick<
   Config,
-  'dataDir' | 'maxConcurrent' | 'allowLocalRepos' | 'sandbox' | 'agent'
+  'dataDir' | 'maxConcurrent' | 'allowLocalRepos' | 'sandbox' | 'agent' | 'chatIdleTimeoutMs' | 'chatMaxMessages'
 >;
 
 export interface EngineOptions {
@@ -42,6 +49,8 @@ export interface EngineOptions {
   config: EngineConfig;
   logger: Logger;
   newId?: () => string;
+  /** How often idle chats are looked for (they end after config.chatIdleTimeoutMs); default 30 s. */
+  chatReapIntervalMs?: number;
 }
 
 /** Why a running session's signal was aborted. */
@@ -54,6 +63,11 @@ interface RunningSession {
 }
 
 const STOP_WAIT_MS = 15_000;
+const DEFAULT_CHAT_REAP_INTERVAL_MS = 30_000;
+
+const CHAT_RESTARTED =
+  "interrupted: the TeleCoder server restarted and this chat's sandbox is gone; start a new chat";
+const CHAT_SHUT_DOWN = "interrupted: the TeleCoder server shut down and this chat's sandbox is gone; start a new chat";
 
 /**
  * Owns the life of every session: stores it before answering, queues it under a concurrency
@@ -64,10 +78,13 @@ export class Engine implements SessionService {
   readonly #options: EngineOptions;
   readonly #queue: PQueue;
   readonly #running = new Map<string, RunningSession>();
+  readonly #chats: ChatSessions;
+  #reaper: NodeJS.Timeout | undefined;
   #accepting = false;
 
   constructor(options: EngineOptions) {
     this.#options = options;
+    this.#chats = new ChatSessions({ logger: options.logger });
     this.#queue = new PQueue({ concurrency: options.config.maxConcurrent, autoStart: false });
   }
 
@@ -78,10 +95,20 @@ export class Engine implements SessionService {
    */
   async start(): Promise<void> {
     const { store, runtime, logger } = this.#options;
-    for (const session of store.listSessions({ status: 'running' })) {
-      this.#finish(session.id, 'error', {
-        error: 'interrupted: the TeleCoder server stopped while this session was running; run the task again',
-      });
+    for (const session of store.listSessions({ status: ['running', 'idle'] })) {
+      if (session.mode === 'chat') {
+        this.#finish(session.id, 'error', { error: CHAT_RESTARTED });
+      } else if (session.status === 'running') {
+        this.#finish(session.id, 'error', {
+          error: 'interrupted: the TeleCoder server stopped while this session was running; run the task again',
+        });
+      }
+    }
+    // A chat queued with only its first message never had a sandbox and can start as if new.
+    for (const session of store.listSessions({ status: 'pending' })) {
+      if (session.mode === 'chat' && store.listMessages(session.id).length > 1) {
+        this.#finish(session.id, 'error', { error: CHAT_RESTARTED });
+      }
     }
     try {
       for (const sandbox of await runtime.listManaged()) {
@@ -98,10 +125,15 @@ export class Engine implements SessionService {
     const pending = store.listSessions({ status: 'pending' }).reverse();
     for (const session of pending) this.#enqueue(session.id);
     this.#queue.start();
+    this.#reaper = setInterval(() => {
+      void this.#reapIdleChats().catch((error: unknown) => logger.error({ err: error }, 'reaping idle chats failed'));
+    }, this.#options.chatReapIntervalMs ?? DEFAULT_CHAT_REAP_INTERVAL_MS);
+    this.#reaper.unref();
   }
 
   /** Stops taking work; running sessions are aborted and recorded as interrupted. */
   async close(): Promise<void> {
+    clearInterval(this.#reaper);
     this.#accepting = false;
     this.#queue.pause();
     this.#queue.clear();
@@ -114,6 +146,14 @@ export class Engine implements SessionService {
       Promise.allSettled(running.map((entry) => entry.done)),
       new Promise((resolve) => setTimeout(resolve, 8_000).unref()),
     ]);
+    // Chats between messages (or with one queued) have no run to end them.
+    await Promise.allSettled(
+      this.#chats.ids().filter((id) => !this.#running.has(id)).map(async (id) => {
+        await this.#chats.close(id);
+        const session = this.#options.store.getSession(id);
+        if (session && !isFinal(session.status)) this.#finish(id, 'error', { error: CHAT_SHUT_DOWN });
+      }),
+    );
   }
 
   submit(request: TaskRequest): Session {
@@ -122,9 +162,6 @@ export class Engine implements SessionService {
     const repo = request.repo.trim();
     providerFor(repo, this.#options.providers, config.allowLocalRepos);
     const mode = request.mode ?? 'task';
-    if (mode === 'chat') {
-      throw new TeleCoderError('chat mode is not available on this server yet; send the task with mode "task"', 501);
-    }
     if (!this.#accepting) {
       throw new TeleCoderError('the server is shutting down and takes no new work; try again in a moment', 503);
     }
@@ -139,6 +176,8 @@ export class Engine implements SessionService {
       model: request.model ?? this.#options.llm(request.model).model,
       origin: request.origin ?? { kind: 'api' },
     });
+    // A chat's prompt is its first message.
+    if (mode === 'chat') store.addMessage(id, 'user', request.prompt);
     this.#emit(id, 'status', 'pending');
     this.#enqueue(id);
     return session;
@@ -168,22 +207,57 @@ export class Engine implements SessionService {
     return this.#options.store.listMessages(id);
   }
 
-  sendMessage(id: string, _content: string): Message {
-    const session = this.get(id);
-    throw new ConflictError(`session ${session.id} is a ${session.mode} session; messages can only be sent to chat sessions`);
+  sendMessage(id: string, content: string): Message {
+    const { store, config } = this.#options;
+    const session = this.#chatSession(id, 'messages can only be sent to chat sessions');
+    const chat = this.#chats.get(id);
+    if (session.status !== 'idle' || !chat || chat.delivering) {
+      throw new ConflictError(
+        `chat ${id} is busy (${chat?.delivering ? 'making a pull request' : 'working on a message'}); wait for the current message to finish, then send the next one`,
+      );
+    }
+    if (!this.#accepting) {
+      throw new TeleCoderError('the server is shutting down and takes no new work; try again in a moment', 503);
+    }
+    const sent = store.listMessages(id).filter((message) => message.role === 'user').length;
+    if (sent >= config.chatMaxMessages) {
+      throw new ConflictError(
+        `chat ${id} reached its limit of ${config.chatMaxMessages} messages (TELECODER_CHAT_MAX_MESSAGES); open a pull request with what it has, or start a new chat`,
+      );
+    }
+    const message = store.addMessage(id, 'user', content);
+    this.#setStatus(id, 'pending');
+    this.#enqueue(id);
+    return message;
   }
 
-  async createPullRequest(id: string): Promise<{ url: string; number: number }> {
-    const session = this.get(id);
-    throw new ConflictError(
-      `session ${session.id} is a ${session.mode} session; its pull request is opened when the task completes`,
-    );
+  async createPullRequest(id: string): Promise<{ url: string | null; number: number | null; branch: string }> {
+    const session = this.#chatSession(id, 'its pull request is opened when the task completes');
+    const chat = this.#chats.get(id);
+    if (session.status !== 'idle' || !chat || chat.delivering) {
+      throw new ConflictError(
+        `chat ${id} is busy (${chat?.delivering ? 'making a pull request' : 'working on a message'}); wait for the current message to finish, then ask for the pull request`,
+      );
+    }
+    chat.delivering = true;
+    try {
+      return await this.#deliverChat(session, chat);
+    } finally {
+      chat.delivering = false;
+      this.#chats.touch(id);
+    }
   }
 
   async stop(id: string): Promise<Session> {
     const session = this.get(id);
     if (isFinal(session.status)) return session;
     const running = this.#running.get(id);
+    if (!running && session.mode === 'chat') {
+      // Between messages (or with one queued, whose queue entry then sees the final status).
+      await this.#chats.close(id);
+      const current = this.get(id);
+      return isFinal(current.status) ? current : this.#finish(id, 'stopped', { error: 'stopped by request' });
+    }
     if (!running) {
       // Still queued: the queue entry sees the final status and does nothing.
       return this.#finish(id, 'stopped', { error: 'stopped by request before it started' });
@@ -252,69 +326,233 @@ export class Engine implements SessionService {
     return session;
   }
 
+  /** The chat session with this id; a ConflictError (saying `taskHint`) for a task, or an ended chat. */
+  #chatSession(id: string, taskHint: string): Session {
+    const session = this.get(id);
+    if (session.mode !== 'chat') throw new ConflictError(`session ${id} is a ${session.mode} session; ${taskHint}`);
+    if (isFinal(session.status)) {
+      throw new ConflictError(`chat ${id} has ended (${session.status}${session.error ? `: ${session.error}` : ''}); start a new chat`);
+    }
+    return session;
+  }
+
+  #runDeps(session: Session, logger: Logger): RunTaskDeps {
+    const { config } = this.#options;
+    return {
+      runtime: this.#options.runtime,
+      provider: providerFor(session.repo, this.#options.providers, config.allowLocalRepos),
+      agent: this.#options.agent,
+      llm: this.#options.llm(session.model ?? undefined),
+      logger,
+      workspacesDir: join(config.dataDir, 'workspaces'),
+      sandbox: {
+        network: config.sandbox.network,
+        limits: {
+          memoryBytes: config.sandbox.memoryBytes,
+          cpus: config.sandbox.cpus,
+          pids: config.sandbox.pids,
+          wallClockMs: config.sandbox.wallClockMs,
+        },
+      },
+      agentLimits: { maxTurns: config.agent.maxTurns, commandTimeoutMs: config.agent.commandTimeoutMs },
+    };
+  }
+
+  #recordUsage(id: string, usage: TokenUsage): void {
+    this.#options.store.updateSession(id, { usage });
+    this.#emit(id, 'usage', usage);
+  }
+
+  /** Registers a run so that stop and close can reach it; call `end` when it is over. */
+  #track(id: string): { entry: RunningSession; end: () => void } {
+    let resolveDone!: () => void;
+    const entry: RunningSession = {
+      controller: new AbortController(),
+      done: new Promise<void>((resolve) => (resolveDone = resolve)),
+    };
+    this.#running.set(id, entry);
+    return {
+      entry,
+      end: () => {
+        this.#running.delete(id);
+        resolveDone();
+      },
+    };
+  }
+
+  /** Ends a run the catch block got: stopped, interrupted by shutdown, or failed with the reason. */
+  #finishFailed(id: string, signal: AbortSignal, error: unknown, interrupted: string, log: Logger): void {
+    const reason = signal.reason as AbortReason | undefined;
+    if (signal.aborted && reason === 'stop') {
+      this.#finish(id, 'stopped', { error: 'stopped by request' });
+    } else if (signal.aborted && reason === 'shutdown') {
+      this.#finish(id, 'error', { error: interrupted });
+    } else {
+      log.warn({ err: error }, 'session failed');
+      this.#finish(id, 'error', { error: errorMessage(error) });
+    }
+  }
+
   async #run(id: string): Promise<void> {
-    const { store, logger, config } = this.#options;
+    const { store, logger } = this.#options;
     const session = store.getSession(id);
     if (!session || session.status !== 'pending' || !this.#accepting) return;
+    if (session.mode === 'chat') return this.#runChatMessage(session);
 
-    const controller = new AbortController();
-    let resolveDone!: () => void;
-    const entry: RunningSession = { controller, done: new Promise<void>((resolve) => (resolveDone = resolve)) };
-    this.#running.set(id, entry);
+    const { entry, end } = this.#track(id);
+    const { controller } = entry;
     const log = logger.child({ session: id });
     try {
       const started = this.#setStatus(id, 'running');
-      const outcome = await runTask(
-        {
-          runtime: this.#options.runtime,
-          provider: providerFor(started.repo, this.#options.providers, config.allowLocalRepos),
-          agent: this.#options.agent,
-          llm: this.#options.llm(started.model ?? undefined),
-          logger: log,
-          workspacesDir: join(config.dataDir, 'workspaces'),
-          sandbox: {
-            network: config.sandbox.network,
-            limits: {
-              memoryBytes: config.sandbox.memoryBytes,
-              cpus: config.sandbox.cpus,
-              pids: config.sandbox.pids,
-              wallClockMs: config.sandbox.wallClockMs,
-            },
-          },
-          agentLimits: { maxTurns: config.agent.maxTurns, commandTimeoutMs: config.agent.commandTimeoutMs },
+      const outcome = await runTask(this.#runDeps(started, log), {
+        session: started,
+        signal: controller.signal,
+        emit: (type, data) => this.#emit(id, type, data),
+        recordUsage: (usage) => this.#recordUsage(id, usage),
+        onSandbox: (sandbox) => {
+          entry.sandbox = sandbox;
+          // A stop that raced with creation: kill the sandbox it could not see.
+          if (controller.signal.aborted) void sandbox.destroy().catch(() => undefined);
         },
-        {
-          session: started,
-          signal: controller.signal,
-          emit: (type, data) => this.#emit(id, type, data),
-          recordUsage: (usage) => {
-            store.updateSession(id, { usage });
-            this.#emit(id, 'usage', usage);
-          },
-          onSandbox: (sandbox) => {
-            entry.sandbox = sandbox;
-            // A stop that raced with creation: kill the sandbox it could not see.
-            if (controller.signal.aborted) void sandbox.destroy().catch(() => undefined);
-          },
-        },
-      );
+      });
       this.#finish(id, 'complete', { result: outcome.result, usage: outcome.usage });
       log.info({ result: outcome.result.type }, 'session complete');
     } catch (error) {
-      const reason = controller.signal.reason as AbortReason | undefined;
-      if (controller.signal.aborted && reason === 'stop') {
-        this.#finish(id, 'stopped', { error: 'stopped by request' });
-      } else if (controller.signal.aborted && reason === 'shutdown') {
-        this.#finish(id, 'error', {
-          error: 'interrupted: the TeleCoder server shut down while this session was running; run the task again',
-        });
-      } else {
-        log.warn({ err: error }, 'session failed');
-        this.#finish(id, 'error', { error: errorMessage(error) });
-      }
+      this.#finishFailed(
+        id,
+        controller.signal,
+        error,
+        'interrupted: the TeleCoder server shut down while this session was running; run the task again',
+        log,
+      );
     } finally {
-      this.#running.delete(id);
-      resolveDone();
+      end();
+    }
+  }
+
+  /**
+   * One chat message: the first one also makes the chat's sandbox and clone, which then stay for
+   * the next messages. A failed answer is told to the user and the chat goes on; only a lost
+   * sandbox, a stop or a shutdown end it.
+   */
+  async #runChatMessage(pending: Session): Promise<void> {
+    const { store, logger } = this.#options;
+    const id = pending.id;
+    const { entry, end } = this.#track(id);
+    const { signal } = entry.controller;
+    const log = logger.child({ session: id });
+    const emit = (type: SessionEventType, data: unknown) => this.#emit(id, type, data);
+    try {
+      const session = this.#setStatus(id, 'running');
+      const deps = this.#runDeps(session, log);
+      let chat = this.#chats.get(id);
+      if (!chat) {
+        const prepared = await prepareWorkspace(deps, {
+          session,
+          signal,
+          emit,
+          onSandbox: (sandbox) => {
+            entry.sandbox = sandbox;
+            if (signal.aborted) void sandbox.destroy().catch(() => undefined);
+          },
+        });
+        chat = this.#chats.add(id, prepared);
+      }
+      entry.sandbox = chat.sandbox;
+
+      const before = session.usage;
+      try {
+        const { summary } = await runAgentInSandbox(
+          { agent: deps.agent, llm: deps.llm, sandboxLimits: deps.sandbox.limits, agentLimits: deps.agentLimits },
+          {
+            sandbox: chat.sandbox,
+            prompt: chatPrompt(store.listMessages(id)),
+            signal,
+            emit,
+            // The agent counts from zero on every message; the chat's usage is the sum of them all.
+            onUsage: (usage) =>
+              this.#recordUsage(id, {
+                inputTokens: before.inputTokens + usage.inputTokens,
+                outputTokens: before.outputTokens + usage.outputTokens,
+                turns: before.turns + usage.turns,
+              }),
+          },
+        );
+        store.addMessage(id, 'assistant', summary);
+        emit('output', summary);
+      } catch (error) {
+        if (signal.aborted || error instanceof SandboxDiedError) throw error;
+        log.warn({ err: error }, 'chat message failed');
+        emit('error', errorMessage(error));
+        store.addMessage(id, 'assistant', `Error: ${errorMessage(error)}`);
+      }
+      this.#chats.touch(id);
+      this.#setStatus(id, 'idle');
+    } catch (error) {
+      await this.#chats.close(id);
+      this.#finishFailed(id, signal, error, CHAT_SHUT_DOWN, log);
+    } finally {
+      end();
+    }
+  }
+
+  /** A chat's work so far becomes a commit on its branch; the first push opens the pull request. */
+  async #deliverChat(session: Session, chat: LiveChat): Promise<{ url: string | null; number: number | null; branch: string }> {
+    const { store, config } = this.#options;
+    const id = session.id;
+    let delivered;
+    try {
+      delivered = await deliverChange({
+        session,
+        sandbox: chat.sandbox,
+        workspace: chat.workspace,
+        provider: providerFor(session.repo, this.#options.providers, config.allowLocalRepos),
+        signal: new AbortController().signal,
+        emit: (type, data) => this.#emit(id, type, data),
+        commitMessage: commitMessage(session),
+        // The branch's pull request, once open, shows every later push: never open a second one.
+        pullRequest: () =>
+          session.prNumber !== null
+            ? null
+            : {
+                title: pullRequestTitle(session.prompt),
+                body: chatPullRequestBody({ session, messages: store.listMessages(id), usage: session.usage }),
+              },
+      });
+    } catch (error) {
+      this.#options.logger.warn({ err: error, session: id }, 'chat pull request failed');
+      throw new TeleCoderError(`could not make the pull request for chat ${id}: ${errorMessage(error)}`, 500, { cause: error });
+    }
+    if (!delivered.committed) {
+      throw new ConflictError(
+        `nothing to commit: chat ${id} changes nothing that is not already committed on ${session.branch}; ask for a change first`,
+      );
+    }
+    let updated = session;
+    if (delivered.pr) {
+      updated = store.updateSession(id, { prUrl: delivered.pr.url, prNumber: delivered.pr.number });
+      this.#emit(id, 'output', `Pull request ready: ${delivered.pr.url}`);
+    }
+    return { url: updated.prUrl, number: updated.prNumber, branch: session.branch };
+  }
+
+  /** Chats idle past TELECODER_CHAT_IDLE_TIMEOUT give their sandbox back and end. */
+  async #reapIdleChats(): Promise<void> {
+    const { store, config, logger } = this.#options;
+    for (const id of this.#chats.idleLongerThan(config.chatIdleTimeoutMs)) {
+      if (store.getSession(id)?.status !== 'idle') continue;
+      logger.info({ session: id }, 'closing idle chat');
+      await this.#chats.close(id);
+      // A stop may have ended it while the sandbox was being removed.
+      const session = store.getSession(id);
+      if (!session || isFinal(session.status)) continue;
+      this.#finish(id, 'complete', {
+        result: {
+          type: 'text',
+          content: `chat closed after ${ms(config.chatIdleTimeoutMs)} idle`,
+          ...(session.prUrl !== null && session.prNumber !== null ? { prUrl: session.prUrl, prNumber: session.prNumber } : {}),
+        },
+      });
     }
   }
 }

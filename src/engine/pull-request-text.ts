@@ -13,13 +13,13 @@ export function commitMessage(session: Session): string {
   return `${pullRequestTitle(session.prompt)}\n\nTeleCoder session ${session.id}`;
 }
 
-function formatUsage(usage: TokenUsage): string {
+export function formatUsage(usage: TokenUsage): string {
   const total = usage.inputTokens + usage.outputTokens;
   return `${total.toLocaleString('en-US')} tokens (${usage.inputTokens.toLocaleString('en-US')} in, ${usage.outputTokens.toLocaleString('en-US')} out) over ${usage.turns} agent turns`;
 }
 
 /** Quotes untrusted text so it renders as text and cannot close the quote or ping anyone. */
-function quote(text: string): string {
+export function quote(text: string): string {
   return text
     .trim()
     .split('\n')

@@ -19,6 +19,10 @@ export interface SessionService {
   messages(id: string): Message[];
   /** Chat mode: adds a user message and runs the agent on it. */
   sendMessage(id: string, content: string): Message;
-  /** Chat mode: commits what the chat produced and opens a pull request. */
-  createPullRequest(id: string): Promise<{ url: string; number: number }>;
+  /**
+   * Chat mode: commits what the chat produced, pushes it to the session's branch and opens a pull
+   * request (once: later calls push further commits to it). `url` and `number` are null where
+   * the repository has no pull requests (a local repository): the work is on `branch`.
+   */
+  createPullRequest(id: string): Promise<{ url: string | null; number: number | null; branch: string }>;
 }

@@ -112,7 +112,7 @@ export function createApiHandler(options: ApiHandlerOptions): RequestHandler {
     // No fields, but a body that is sent is held to the same rules as everywhere else.
     await readBody(context.req);
     const pr = await service.createPullRequest(id(context));
-    sendJson(context.res, 201, { url: pr.url, number: pr.number });
+    sendJson(context.res, 201, { url: pr.url, number: pr.number, branch: pr.branch });
   });
 
   on('POST', '/api/sessions/:id/stop', async (context) => {

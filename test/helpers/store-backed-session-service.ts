@@ -130,7 +130,7 @@ export class StoreBackedSessionService implements SessionService {
     return this.store.addMessage(id, 'user', content);
   }
 
-  async createPullRequest(id: string): Promise<{ url: string; number: number }> {
+  async createPullRequest(id: string): Promise<{ url: string | null; number: number | null; branch: string }> {
     const session = this.get(id);
     if (session.mode !== 'chat') {
       throw new ConflictError(`session ${id} is a ${session.mode} session; its pull request is opened when the task completes`);
@@ -138,7 +138,7 @@ export class StoreBackedSessionService implements SessionService {
     const number = 7;
     const url = `https://github.com/${session.repo}/pull/${number}`;
     this.store.updateSession(id, { prUrl: url, prNumber: number });
-    return { url, number };
+    return { url, number, branch: session.branch };
   }
 
   emit(id: string, type: SessionEventType, data: unknown): SessionEvent {

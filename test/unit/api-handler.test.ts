@@ -247,7 +247,7 @@ describe('API routes', () => {
 
     const pr = await call(server, 'POST', `/api/sessions/${id}/pr`);
     expect(pr.status).toBe(201);
-    expect(pr.body).toEqual({ url: 'https://github.com/octo/cat/pull/7', number: 7 });
+    expect(pr.body).toEqual({ url: 'https://github.com/octo/cat/pull/7', number: 7, branch: `telecoder/${id}` });
 
     const stopped = await call(server, 'POST', `/api/sessions/${id}/stop`);
     expect(stopped.status).toBe(200);

@@ -1,0 +1,60 @@
+import type { GitWorkspace } from '../git/git-workspace.js';
+import { runGit } from '../git/run-git.js';
+import { extractPatch } from '../git/sandbox-patch.js';
+import type { GitProvider, PullRequestRef } from '../gitprovider/provider.js';
+import type { Session, SessionEventType } from '../model/session.js';
+import type { Sandbox } from '../sandbox/runtime.js';
+
+export interface DeliverChangeContext {
+  session: Session;
+  sandbox: Sandbox;
+  workspace: GitWorkspace;
+  provider: GitProvider;
+  signal: AbortSignal;
+  emit(type: SessionEventType, data: unknown): void;
+  commitMessage: string;
+  /**
+   * The pull request to open once pushed; null to open none (one is already open for the branch,
+   * and the push alone updated it).
+   */
+  pullRequest(changedFiles: string[]): { title: string; body: string } | null;
+}
+
+export type DeliverChangeOutcome =
+  | { committed: false }
+  | { committed: true; changedFiles: string[]; pr: PullRequestRef | null };
+
+/**
+ * Brings the sandbox's work back as data and publishes it: the patch since the clone is applied to
+ * the server's own clone, committed, pushed (fast-forward only) with fresh credentials, and a pull
+ * request is opened when asked for. `committed: false` when the work changes nothing that is not
+ * already committed.
+ */
+export async function deliverChange(context: DeliverChangeContext): Promise<DeliverChangeOutcome> {
+  const { session, workspace, signal, emit } = context;
+  const patch = await extractPatch(context.sandbox, workspace.baseSha, { signal });
+  // The patch is everything since the clone. After an earlier delivery (a chat's second pull
+  // request) HEAD is past the base, so the index and tree go back to the base first; the commit
+  // then holds the whole work and stays a fast-forward of the earlier one.
+  await runGit(['read-tree', '--reset', '-u', workspace.baseSha], { cwd: workspace.dir, signal });
+  const { changedFiles } = await workspace.applyPatch(patch, { signal });
+  if (changedFiles.length === 0) return { committed: false };
+  // Files are counted from the clone's base: for a chat's later pull request, the whole work so far.
+  emit('output', `Committing ${changedFiles.length} changed file(s)`);
+  const sha = await workspace.commit({ message: context.commitMessage });
+  if (sha === null) return { committed: false };
+  signal.throwIfAborted();
+
+  // Fresh access: short-lived tokens may have expired while the agent worked.
+  const pushAccess = await context.provider.access(session.repo, signal);
+  await workspace.push({ access: pushAccess, branch: session.branch, signal });
+  emit('output', `Pushed ${session.branch}`);
+
+  const request = context.pullRequest(changedFiles);
+  if (!request) return { committed: true, changedFiles, pr: null };
+  const pr = await context.provider.openPullRequest(
+    { repo: session.repo, head: session.branch, base: workspace.baseBranch, title: request.title, body: request.body },
+    signal,
+  );
+  return { committed: true, changedFiles, pr };
+}

@@ -1,0 +1,71 @@
+import type { AgentRunResult, CodingAgent } from '../agent/coding-agent.js';
+import type { LLMClient } from '../llm/client.js';
+import type { SessionEventType, TokenUsage } from '../model/session.js';
+import type { Sandbox, SandboxExit, SandboxLimits } from '../sandbox/runtime.js';
+
+export function describeSandboxExit(exit: SandboxExit, limits: SandboxLimits): string {
+  switch (exit.reason) {
+    case 'oom':
+      return `the sandbox ran out of memory (limit ${Math.round(limits.memoryBytes / 2 ** 20)} MiB) and was killed; raise TELECODER_SANDBOX_MEMORY if the task needs more`;
+    case 'wall-clock':
+      return `the sandbox reached its wall-clock limit of ${Math.round(limits.wallClockMs / 1000)} s and was killed; raise TELECODER_SANDBOX_TIMEOUT for longer tasks`;
+    case 'killed':
+    case 'removed':
+      return 'the sandbox container was killed or removed while the task was running';
+    default:
+      return `the sandbox stopped unexpectedly (exit code ${exit.exitCode})`;
+  }
+}
+
+/** The sandbox itself is gone: nothing more can run in it (a chat ends, it does not go on). */
+export class SandboxDiedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SandboxDiedError';
+  }
+}
+
+export interface RunAgentDeps {
+  agent: CodingAgent;
+  llm: LLMClient;
+  sandboxLimits: SandboxLimits;
+  agentLimits: { maxTurns: number; commandTimeoutMs: number };
+}
+
+export interface RunAgentContext {
+  sandbox: Sandbox;
+  prompt: string;
+  signal: AbortSignal;
+  emit(type: SessionEventType, data: unknown): void;
+  /** The agent's usage of this run so far (it starts at zero on every run). */
+  onUsage(usage: TokenUsage): void;
+}
+
+/**
+ * Runs the coding agent in the sandbox and fails as soon as the sandbox dies, instead of waiting
+ * for the agent to notice through a failed command.
+ */
+export async function runAgentInSandbox(deps: RunAgentDeps, context: RunAgentContext): Promise<AgentRunResult> {
+  const { sandbox } = context;
+  const died = sandbox.exited.then((exit) => {
+    throw new SandboxDiedError(describeSandboxExit(exit, deps.sandboxLimits));
+  });
+  // The agent's own promise is awaited through the race; keep a rejection of the loser quiet.
+  died.catch(() => undefined);
+  const agentRun = deps.agent.run({
+    sandbox,
+    llm: deps.llm,
+    prompt: context.prompt,
+    maxTurns: deps.agentLimits.maxTurns,
+    commandTimeoutMs: deps.agentLimits.commandTimeoutMs,
+    signal: context.signal,
+    onEvent: (type, data) => {
+      if (type === 'usage') context.onUsage(data as TokenUsage);
+      else context.emit(type, data);
+    },
+  });
+  agentRun.catch(() => undefined);
+  const result = await Promise.race([agentRun, died]);
+  context.onUsage(result.usage);
+  return result;
+}
