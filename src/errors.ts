@@ -29,3 +29,13 @@ export function errorMessage(error: unknown): string {
   if (error instanceof Error) return error.message;
   return String(error);
 }
+
+/** The request was handled before (same delivery id); `sessionId` is the session it created. */
+export class DuplicateDeliveryError extends ConflictError {
+  readonly sessionId: string | null;
+  constructor(deliveryId: string, sessionId: string | null) {
+    super(`delivery ${deliveryId} was already processed${sessionId ? ` (session ${sessionId})` : ''}`);
+    this.name = 'DuplicateDeliveryError';
+    this.sessionId = sessionId;
+  }
+}

@@ -17,7 +17,7 @@ export interface DeliverChangeContext {
    * The pull request to open once pushed; null to open none (one is already open for the branch,
    * and the push alone updated it).
    */
-  pullRequest(changedFiles: string[]): { title: string; body: string } | null;
+  pullRequest(changedFiles: string[]): { title: string; body: string; draft?: boolean } | null;
 }
 
 export type DeliverChangeOutcome =
@@ -53,7 +53,14 @@ export async function deliverChange(context: DeliverChangeContext): Promise<Deli
   const request = context.pullRequest(changedFiles);
   if (!request) return { committed: true, changedFiles, pr: null };
   const pr = await context.provider.openPullRequest(
-    { repo: session.repo, head: session.branch, base: workspace.baseBranch, title: request.title, body: request.body },
+    {
+      repo: session.repo,
+      head: session.branch,
+      base: workspace.baseBranch,
+      title: request.title,
+      body: request.body,
+      ...(request.draft ? { draft: true } : {}),
+    },
     signal,
   );
   return { committed: true, changedFiles, pr };

@@ -171,10 +171,15 @@ export class Engine implements SessionService {
       repo,
       prompt: request.prompt,
       mode,
-      branch: branchFor(id),
+      // A revision works on the pull request's own branch; everything else on telecoder/<id>.
+      branch: request.options?.revision?.headBranch ?? branchFor(id),
       agent: request.agent ?? config.agent.name,
       model: request.model ?? this.#options.llm(request.model).model,
       origin: request.origin ?? { kind: 'api' },
+      options: request.options ?? {},
+      ...(request.deliveryId !== undefined
+        ? { deliveryId: request.deliveryId, deliveryKind: request.origin?.kind ?? 'api' }
+        : {}),
     });
     // A chat's prompt is its first message.
     if (mode === 'chat') store.addMessage(id, 'user', request.prompt);

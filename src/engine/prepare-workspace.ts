@@ -53,11 +53,13 @@ export async function prepareWorkspace(deps: PrepareWorkspaceDeps, context: Prep
     emit('output', `Preparing ${session.repo}`);
     const access = await deps.provider.access(session.repo, signal);
     await mkdir(deps.workspacesDir, { recursive: true, mode: 0o700 });
+    // A revision starts from the pull request's head as it is; a task from the base branch.
+    const baseBranch = session.options.revision?.headBranch ?? session.options.baseBranch ?? access.defaultBranch;
     workspace = await GitWorkspace.clone({
       access,
       dir: join(deps.workspacesDir, session.id),
       branch: session.branch,
-      ...(access.defaultBranch ? { baseBranch: access.defaultBranch } : {}),
+      ...(baseBranch ? { baseBranch } : {}),
     });
     signal.throwIfAborted();
     emit('output', `Cloned ${session.repo} at ${workspace.baseBranch} (${workspace.baseSha.slice(0, 12)})`);

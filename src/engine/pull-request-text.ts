@@ -36,7 +36,10 @@ export function pullRequestBody(options: {
   const { session, summary, changedFiles, usage } = options;
   const files = changedFiles.slice(0, 50).map((file) => `- \`${file}\``);
   if (changedFiles.length > 50) files.push(`- … and ${changedFiles.length - 50} more`);
+  const { issueNumber } = session.options;
   return [
+    // GitHub closes the issue when this pull request merges.
+    ...(issueNumber ? [`Fixes #${issueNumber}`, ''] : []),
     '## Task',
     quote(session.prompt),
     '',

@@ -35,6 +35,8 @@ export interface RunAgentDeps {
 export interface RunAgentContext {
   sandbox: Sandbox;
   prompt: string;
+  /** Extra system instructions (the project's AGENTS.md, the repository configuration). */
+  instructions?: string | undefined;
   signal: AbortSignal;
   emit(type: SessionEventType, data: unknown): void;
   /** The agent's usage of this run so far (it starts at zero on every run). */
@@ -56,6 +58,7 @@ export async function runAgentInSandbox(deps: RunAgentDeps, context: RunAgentCon
     sandbox,
     llm: deps.llm,
     prompt: context.prompt,
+    ...(context.instructions ? { instructions: context.instructions } : {}),
     maxTurns: deps.agentLimits.maxTurns,
     commandTimeoutMs: deps.agentLimits.commandTimeoutMs,
     signal: context.signal,

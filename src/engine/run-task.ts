@@ -7,6 +7,7 @@ import type { Session, SessionEventType, SessionResult, TokenUsage } from '../mo
 import type { Runtime, Sandbox, SandboxLimits } from '../sandbox/runtime.js';
 import { deliverChange } from './deliver-change.js';
 import { prepareWorkspace, releaseWorkspace } from './prepare-workspace.js';
+import { agentInstructions, readProjectInstructions } from './project-instructions.js';
 import { commitMessage, pullRequestBody, pullRequestTitle } from './pull-request-text.js';
 import { runAgentInSandbox } from './run-agent-in-sandbox.js';
 
@@ -44,14 +45,24 @@ export interface RunTaskOutcome {
  */
 export async function runTask(deps: RunTaskDeps, context: RunTaskContext): Promise<RunTaskOutcome> {
   const { session, signal, emit } = context;
+  const { revision } = session.options;
   let sandbox: Sandbox | undefined;
   let workspace: GitWorkspace | undefined;
   try {
     ({ sandbox, workspace } = await prepareWorkspace(deps, context));
+    const project = await readProjectInstructions(workspace);
+    if (project) emit('output', `Following the repository's ${project.file}`);
 
     const { summary, usage } = await runAgentInSandbox(
       { agent: deps.agent, llm: deps.llm, sandboxLimits: deps.sandbox.limits, agentLimits: deps.agentLimits },
-      { sandbox, prompt: session.prompt, signal, emit, onUsage: (usage) => context.recordUsage(usage) },
+      {
+        sandbox,
+        prompt: session.prompt,
+        instructions: agentInstructions(project, session.options),
+        signal,
+        emit,
+        onUsage: (usage) => context.recordUsage(usage),
+      },
     );
     signal.throwIfAborted();
 
@@ -63,14 +74,25 @@ export async function runTask(deps: RunTaskDeps, context: RunTaskContext): Promi
       signal,
       emit,
       commitMessage: commitMessage(session),
-      pullRequest: (changedFiles) => ({
-        title: pullRequestTitle(session.prompt),
-        body: pullRequestBody({ session, summary, changedFiles, usage }),
-      }),
+      // A revision's push updates its pull request; a task opens one.
+      pullRequest: (changedFiles) =>
+        revision
+          ? null
+          : {
+              title: pullRequestTitle(session.prompt),
+              body: pullRequestBody({ session, summary, changedFiles, usage }),
+              ...(session.options.draft ? { draft: true } : {}),
+            },
     });
     if (!delivered.committed) {
       emit('output', 'The task changed no files; answering with text');
       return { result: { type: 'text', content: summary }, usage };
+    }
+    if (revision) {
+      return {
+        result: { type: 'pr', content: summary, prUrl: revision.prUrl, prNumber: revision.prNumber, branch: session.branch },
+        usage,
+      };
     }
     if (!delivered.pr) {
       return { result: { type: 'branch', content: summary, branch: session.branch }, usage };

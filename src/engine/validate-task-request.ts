@@ -38,4 +38,17 @@ export function validateTaskRequest(request: TaskRequest): void {
   if (request.mode !== undefined && request.mode !== 'task' && request.mode !== 'chat') {
     throw new TeleCoderError('mode must be "task" or "chat"');
   }
+  const revision = request.options?.revision;
+  if (revision) {
+    if (request.mode === 'chat') throw new TeleCoderError('a revision of a pull request cannot be a chat');
+    if (!Number.isInteger(revision.prNumber) || revision.prNumber < 1) {
+      throw new TeleCoderError('revision.prNumber must be a pull request number');
+    }
+    if (!SAFE_BRANCH.test(revision.headBranch) || revision.headBranch.includes('..')) {
+      throw new TeleCoderError(`revision.headBranch "${revision.headBranch}" is not a branch TeleCoder will push to`);
+    }
+  }
 }
+
+/** Branch names a revision may push to: plain names, no option look-alikes or ref tricks. */
+const SAFE_BRANCH = /^(?!-)(?!refs\/)[A-Za-z0-9._/-]{1,200}$/;

@@ -32,6 +32,30 @@ export interface TokenUsage {
   turns: number;
 }
 
+/**
+ * What a task does beyond the defaults. Stored with the session, so a session queued before a
+ * restart runs exactly as it was asked.
+ */
+export interface TaskOptions {
+  /** Revise this pull request: work on its head branch as it is and push commits on top. */
+  revision?: PullRequestRevision;
+  /** The issue the work resolves: the pull request body says "Fixes #N". */
+  issueNumber?: number;
+  /** Branch new pull requests target instead of the repository's default branch. */
+  baseBranch?: string;
+  /** Open the pull request as a draft. */
+  draft?: boolean;
+  /** Instructions from the repository's TeleCoder configuration, given to the agent. */
+  instructions?: string;
+}
+
+export interface PullRequestRevision {
+  prNumber: number;
+  prUrl: string;
+  /** The pull request's head branch in the same repository: where revision commits go. */
+  headBranch: string;
+}
+
 export interface Session {
   id: string;
   repo: string;
@@ -47,6 +71,7 @@ export interface Session {
   error: string | null;
   /** Where the task came from, so replies can go back there. Opaque to the engine. */
   origin: TaskOrigin;
+  options: TaskOptions;
   usage: TokenUsage;
   createdAt: string;
   updatedAt: string;
@@ -104,6 +129,12 @@ export interface TaskRequest {
   agent?: string;
   model?: string;
   origin?: TaskOrigin;
+  options?: TaskOptions;
+  /**
+   * An id the door received the request under (GitHub's X-GitHub-Delivery). Recorded with the
+   * session in one transaction: a second request with the same id creates nothing.
+   */
+  deliveryId?: string;
 }
 
 export function isFinal(status: SessionStatus): boolean {

@@ -7,6 +7,7 @@ import type {
   SessionMode,
   SessionResult,
   SessionStatus,
+  TaskOptions,
   TaskOrigin,
   TokenUsage,
 } from '../model/session.js';
@@ -20,6 +21,11 @@ export interface NewSession {
   agent: string;
   model: string | null;
   origin: TaskOrigin;
+  options?: TaskOptions;
+  /** Records this delivery id as processed by the new session, in the same transaction. */
+  deliveryId?: string;
+  /** What kind of delivery (e.g. the webhook event name), for the record. */
+  deliveryKind?: string;
 }
 
 /** Fields the engine may change after creation. `updatedAt` is set by the store. */
@@ -44,7 +50,18 @@ export interface ListSessionsOptions {
  * an implementation over a network database would wrap an async store behind the same engine.
  */
 export interface SessionStore {
+  /**
+   * Stores a new session. With a deliveryId it throws DuplicateDeliveryError when that delivery
+   * already has a session, so concurrent duplicates create exactly one.
+   */
   createSession(input: NewSession): Session;
+  /**
+   * Claims a delivery id before any side effect of handling it (a reaction, a comment): true for
+   * the first claim, false when it was claimed or processed before.
+   */
+  claimDelivery(deliveryId: string, kind: string): boolean;
+  /** Gives a claim back when handling failed before a session was stored, so a redelivery retries. */
+  releaseDelivery(deliveryId: string): void;
   getSession(id: string): Session | undefined;
   /** Newest first. */
   listSessions(options?: ListSessionsOptions): Session[];

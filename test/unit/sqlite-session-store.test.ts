@@ -6,7 +6,7 @@ import { createInterface } from 'node:readline';
 import Database from 'better-sqlite3';
 import ts from 'typescript';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { ConflictError, NotFoundError } from '../../src/errors.js';
+import { ConflictError, DuplicateDeliveryError, NotFoundError } from '../../src/errors.js';
 import type { NewSession } from '../../src/store/session-store.js';
 import { LATEST_SCHEMA_VERSION, MIGRATIONS, migrate, type Migration } from '../../src/store/sqlite/migrations.js';
 import { SqliteSessionStore } from '../../src/store/sqlite/sqlite-session-store.js';
@@ -68,6 +68,7 @@ describe('SqliteSessionStore sessions', () => {
       result: null,
       error: null,
       origin: { kind: 'api', requestedBy: 'alice', thread: { channel: 'C1', ts: '17.5' } },
+      options: {},
       usage: { inputTokens: 0, outputTokens: 0, turns: 0 },
       createdAt: expect.stringMatching(ISO_MS),
       updatedAt: created.createdAt,
@@ -263,7 +264,7 @@ describe('SqliteSessionStore file, pragmas and migrations', () => {
         .prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
         .all()
         .map((row) => row.name);
-      expect(tables).toEqual(['events', 'messages', 'sessions']);
+      expect(tables).toEqual(['deliveries', 'events', 'messages', 'sessions']);
     } finally {
       raw.close();
     }
@@ -298,8 +299,9 @@ describe('SqliteSessionStore file, pragmas and migrations', () => {
   it('applies each migration in its own transaction: a failing one leaves the previous version', () => {
     const db = new Database(':memory:');
     try {
+      const next = LATEST_SCHEMA_VERSION + 1;
       const failing: Migration = {
-        version: 2,
+        version: next,
         description: 'half done',
         up(d) {
           d.exec('CREATE TABLE half (x INTEGER)');
@@ -307,15 +309,15 @@ describe('SqliteSessionStore file, pragmas and migrations', () => {
         },
       };
       expect(() => migrate(db, [...MIGRATIONS, failing])).toThrow('boom');
-      expect(db.pragma('user_version', { simple: true })).toBe(1);
+      expect(db.pragma('user_version', { simple: true })).toBe(LATEST_SCHEMA_VERSION);
       expect(db.prepare("SELECT name FROM sqlite_master WHERE name = 'half'").get()).toBeUndefined();
       expect(db.prepare("SELECT name FROM sqlite_master WHERE name = 'sessions'").get()).toBeDefined();
 
-      const second: Migration = { version: 2, description: 'ok', up: (d) => d.exec('CREATE TABLE later (x INTEGER)') };
+      const second: Migration = { version: next, description: 'ok', up: (d) => d.exec('CREATE TABLE later (x INTEGER)') };
       migrate(db, [...MIGRATIONS, second]);
       migrate(db, [...MIGRATIONS, second]); // idempotent
-      expect(db.pragma('user_version', { simple: true })).toBe(2);
-      expect(() => migrate(db, [...MIGRATIONS, { ...second, version: 3 }])).toThrow(/numbered 1, 2, 3/);
+      expect(db.pragma('user_version', { simple: true })).toBe(next);
+      expect(() => migrate(db, [...MIGRATIONS, { ...second, version: next + 1 }])).toThrow(/numbered 1, 2, 3/);
     } finally {
       db.close();
     }
@@ -423,4 +425,63 @@ describe('SqliteSessionStore under concurrent writers', () => {
     }
     expect(new Set(allIds).size).toBe(WRITERS * EVENTS);
   }, 120_000);
+});
+
+describe('SqliteSessionStore deliveries and task options', () => {
+  it('stores task options with the session', () => {
+    const store = open();
+    const options = { revision: { prNumber: 3, prUrl: 'https://x/pull/3', headBranch: 'telecoder/abc' }, issueNumber: 9, draft: true };
+    store.createSession(newSession('o1', { options }));
+    expect(store.getSession('o1')!.options).toEqual(options);
+    expect(store.createSession(newSession('o2')).options).toEqual({});
+  });
+
+  it('claims a delivery once, binds it to its session in the same transaction, and refuses a second session', () => {
+    const store = open();
+    expect(store.claimDelivery('d1', 'issues')).toBe(true);
+    expect(store.claimDelivery('d1', 'issues')).toBe(false);
+    store.createSession(newSession('s1', { deliveryId: 'd1', deliveryKind: 'issues' }));
+    const error = (() => {
+      try {
+        store.createSession(newSession('s2', { deliveryId: 'd1' }));
+      } catch (caught) {
+        return caught;
+      }
+      return undefined;
+    })();
+    expect(error).toBeInstanceOf(DuplicateDeliveryError);
+    expect((error as DuplicateDeliveryError).sessionId).toBe('s1');
+    // The refused session was rolled back with its delivery binding.
+    expect(store.getSession('s2')).toBeUndefined();
+    expect(store.listSessions().map((session) => session.id)).toEqual(['s1']);
+  });
+
+  it('a released claim (handling failed before a session) lets a redelivery through, once', () => {
+    const store = open();
+    expect(store.claimDelivery('d2', 'issue_comment')).toBe(true);
+    store.releaseDelivery('d2');
+    expect(store.claimDelivery('d2', 'issue_comment')).toBe(true);
+    store.createSession(newSession('s3', { deliveryId: 'd2' }));
+    // Releasing a delivery that has its session does nothing.
+    store.releaseDelivery('d2');
+    expect(store.claimDelivery('d2', 'issue_comment')).toBe(false);
+  });
+
+  it('upgrades a version 1 database in place, keeping its sessions', () => {
+    mkdirSync(dirname(file), { recursive: true });
+    const v1File = join(dirname(file), 'v1.db');
+    const raw = new Database(v1File);
+    migrate(raw, MIGRATIONS.slice(0, 1));
+    raw
+      .prepare(
+        `INSERT INTO sessions (id, repo, prompt, mode, status, branch, agent, model, origin, usage, created_at, updated_at)
+         VALUES ('old', 'a/b', 'p', 'task', 'complete', 'telecoder/old', 'builtin', NULL, '{"kind":"api"}', '{"inputTokens":0,"outputTokens":0,"turns":0}', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z')`,
+      )
+      .run();
+    expect(raw.pragma('user_version', { simple: true })).toBe(1);
+    raw.close();
+    const store = open(v1File);
+    expect(store.getSession('old')!.options).toEqual({});
+    expect(store.claimDelivery('d3', 'issues')).toBe(true);
+  });
 });

@@ -58,6 +58,24 @@ export const MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 2,
+    description: 'task options on sessions; processed deliveries',
+    up(db) {
+      db.exec(`
+        ALTER TABLE sessions ADD COLUMN options TEXT NOT NULL DEFAULT '{}';
+
+        -- A delivery (a webhook's X-GitHub-Delivery) is claimed before it is handled and bound to
+        -- the session it created in the same transaction that stores the session.
+        CREATE TABLE deliveries (
+          id         TEXT PRIMARY KEY,
+          kind       TEXT NOT NULL,
+          session_id TEXT REFERENCES sessions (id) ON DELETE SET NULL,
+          created_at TEXT NOT NULL
+        );
+      `);
+    },
+  },
 ];
 
 /** Migrations are numbered 1..n without gaps (checked in `migrate`), so the count is the latest version. */

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { ConflictError, NotFoundError } from '../../errors.js';
+import { ConflictError, DuplicateDeliveryError, NotFoundError } from '../../errors.js';
 import type {
   Message,
   MessageRole,
@@ -11,6 +11,7 @@ import type {
   SessionMode,
   SessionResult,
   SessionStatus,
+  TaskOptions,
   TaskOrigin,
   TokenUsage,
 } from '../../model/session.js';
@@ -31,6 +32,7 @@ interface SessionRow {
   result: string | null;
   error: string | null;
   origin: string;
+  options: string;
   usage: string;
   created_at: string;
   updated_at: string;
@@ -93,6 +95,7 @@ function toSession(row: SessionRow): Session {
     result: row.result === null ? null : (JSON.parse(row.result) as SessionResult),
     error: row.error,
     origin: JSON.parse(row.origin) as TaskOrigin,
+    options: JSON.parse(row.options) as TaskOptions,
     usage: JSON.parse(row.usage) as TokenUsage,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
@@ -143,6 +146,10 @@ export class SqliteSessionStore implements SessionStore {
   readonly #selectEvents;
   readonly #insertMessage;
   readonly #selectMessages;
+  readonly #claimDelivery;
+  readonly #bindDelivery;
+  readonly #selectDelivery;
+  readonly #releaseDelivery;
 
   static open(options: { file: string }): SqliteSessionStore {
     // Sessions hold prompts, code and PR links: keep the data directory private to its owner.
@@ -167,9 +174,9 @@ export class SqliteSessionStore implements SessionStore {
     this.#db = db;
     this.#insertSession = db.prepare<unknown[], SessionRow>(
       `INSERT INTO sessions (id, repo, prompt, mode, status, branch, agent, model, pr_url, pr_number,
-                             result, error, origin, usage, created_at, updated_at)
+                             result, error, origin, options, usage, created_at, updated_at)
        VALUES (@id, @repo, @prompt, @mode, 'pending', @branch, @agent, @model, NULL, NULL,
-               NULL, NULL, @origin, @usage, @created_at, @created_at)
+               NULL, NULL, @origin, @options, @usage, @created_at, @created_at)
        RETURNING *`,
     );
     this.#selectSession = db.prepare<[string], SessionRow>('SELECT * FROM sessions WHERE id = ?');
@@ -207,10 +214,19 @@ export class SqliteSessionStore implements SessionStore {
     this.#selectMessages = db.prepare<[string], MessageRow>(
       'SELECT * FROM messages WHERE session_id = ? ORDER BY id',
     );
-  }
-
-  createSession(input: NewSession): Session {
-    try {
+    this.#claimDelivery = db.prepare<[string, string, string]>(
+      'INSERT OR IGNORE INTO deliveries (id, kind, session_id, created_at) VALUES (?, ?, NULL, ?)',
+    );
+    // Binds a claimed (or unclaimed) delivery to its session; changes nothing if another won.
+    this.#bindDelivery = db.prepare<[string, string, string, string]>(
+      `INSERT INTO deliveries (id, kind, session_id, created_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (id) DO UPDATE SET session_id = excluded.session_id WHERE deliveries.session_id IS NULL`,
+    );
+    this.#selectDelivery = db.prepare<[string], { session_id: string | null }>(
+      'SELECT session_id FROM deliveries WHERE id = ?',
+    );
+    this.#releaseDelivery = db.prepare<[string]>('DELETE FROM deliveries WHERE id = ? AND session_id IS NULL');
+    this.#createSessionTx = db.transaction((input: NewSession) => {
       const row = this.#insertSession.get({
         id: input.id,
         repo: input.repo,
@@ -220,11 +236,35 @@ export class SqliteSessionStore implements SessionStore {
         agent: input.agent,
         model: input.model,
         origin: JSON.stringify(input.origin),
+        options: JSON.stringify(input.options ?? {}),
         usage: JSON.stringify(EMPTY_USAGE),
         created_at: now(),
       });
       if (!row) throw new Error(`Inserting session ${input.id} returned no row.`);
-      return toSession(row);
+      if (input.deliveryId !== undefined) {
+        const bound = this.#bindDelivery.run(input.deliveryId, input.deliveryKind ?? 'request', input.id, row.created_at);
+        if (bound.changes !== 1) {
+          // Throwing rolls the session back: the delivery keeps the session it already had.
+          throw new DuplicateDeliveryError(input.deliveryId, this.#selectDelivery.get(input.deliveryId)?.session_id ?? null);
+        }
+      }
+      return row;
+    });
+  }
+
+  readonly #createSessionTx: (input: NewSession) => SessionRow;
+
+  claimDelivery(deliveryId: string, kind: string): boolean {
+    return this.#claimDelivery.run(deliveryId, kind, now()).changes === 1;
+  }
+
+  releaseDelivery(deliveryId: string): void {
+    this.#releaseDelivery.run(deliveryId);
+  }
+
+  createSession(input: NewSession): Session {
+    try {
+      return toSession(this.#createSessionTx(input));
     } catch (error) {
       if (sqliteCode(error) === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
         throw new ConflictError(`A session with id ${input.id} already exists: choose another id.`);
