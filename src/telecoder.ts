@@ -8,7 +8,8 @@ import type { EventBus } from './events/event-bus.js';
 import { InMemoryEventBus } from './events/in-memory-event-bus.js';
 import { GitHubProvider } from './gitprovider/github-provider.js';
 import { LocalRepoProvider } from './gitprovider/local-provider.js';
-import type { GitProvider } from './gitprovider/provider.js';
+import { InstallationTokenSource } from './gitprovider/installation-token-source.js';
+import type { GitProvider, TokenSource } from './gitprovider/provider.js';
 import { StaticTokenSource } from './gitprovider/static-token-source.js';
 import { createApiHandler } from './http/api-handler.js';
 import type { LLMClient } from './llm/client.js';
@@ -111,7 +112,7 @@ export class TeleCoderBuilder {
     const builtInProviders: GitProvider[] = [
       new LocalRepoProvider(),
       new GitHubProvider({
-        tokenSource: new StaticTokenSource(config.githubToken),
+        tokenSource: githubTokenSource(config),
         apiUrl: config.githubApiUrl,
         gitUrl: config.githubGitUrl,
       }),
@@ -131,6 +132,16 @@ export class TeleCoderBuilder {
     });
     return new TeleCoder({ config, logger, store, bus, runtime, engine, handlers: this.#handlers });
   }
+}
+
+/**
+ * A configured GitHub App mints installation tokens per repository (scoped to what the app may
+ * touch); otherwise GITHUB_TOKEN is used as it is.
+ */
+function githubTokenSource(config: Config): TokenSource {
+  const { appId, privateKey } = config.githubApp;
+  if (appId && privateKey) return new InstallationTokenSource({ appId, privateKey, apiUrl: config.githubApiUrl });
+  return new StaticTokenSource(config.githubToken);
 }
 
 function cachedLLMFactory(config: Config): LLMFactory {
@@ -191,9 +202,9 @@ export class TeleCoder {
       port: this.config.addr.port,
       logger: this.logger,
       handlers: [api, ...this.#handlers],
-      appId: process.env.APP_ID,
-      privateKey: process.env.PRIVATE_KEY,
-      webhookSecret: process.env.WEBHOOK_SECRET,
+      appId: this.config.githubApp.appId,
+      privateKey: this.config.githubApp.privateKey,
+      webhookSecret: this.config.githubApp.webhookSecret,
     });
     this.logger.info({ url: this.#http.url }, 'TeleCoder is listening');
   }

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import bytes from 'bytes';
@@ -23,6 +24,17 @@ export interface Config {
   githubGitUrl: string;
   /** Allow repositories given as a path on the server's disk (local mode). */
   allowLocalRepos: boolean;
+  /** The GitHub App (Probot). Without appId and privateKey the server runs without it. */
+  githubApp: {
+    appId: string | undefined;
+    privateKey: string | undefined;
+    webhookSecret: string | undefined;
+    webhookPath: string;
+    /** smee.io-style channel that forwards webhooks to this server (development). */
+    webhookProxyUrl: string | undefined;
+    /** The label that makes an issue a task, unless a repository configures its own. */
+    triggerLabel: string;
+  };
 
   llm: {
     provider: 'anthropic' | 'openai' | undefined;
@@ -151,6 +163,17 @@ const envSchema = z.object({
   GITHUB_API_URL: optionalText,
   TELECODER_GIT_URL: optionalText,
   TELECODER_ALLOW_LOCAL_REPOS: boolText(true),
+  APP_ID: optionalText,
+  PRIVATE_KEY: optionalText,
+  PRIVATE_KEY_PATH: optionalText,
+  WEBHOOK_SECRET: optionalText,
+  WEBHOOK_PATH: optionalText,
+  WEBHOOK_PROXY_URL: optionalText,
+  GHE_HOST: optionalText,
+  GHE_PROTOCOL: z
+    .enum(['http', 'https', ''], { error: () => 'GHE_PROTOCOL must be "https" or "http"' })
+    .optional(),
+  TELECODER_TRIGGER_LABEL: optionalText,
   TELECODER_LLM_PROVIDER: z
     .enum(['anthropic', 'openai', ''], {
       error: () => 'TELECODER_LLM_PROVIDER must be "anthropic" or "openai"',
@@ -195,6 +218,20 @@ export function parseAddr(text: string | undefined): { host: string; port: numbe
   return { host: match[1] || '127.0.0.1', port };
 }
 
+/**
+ * PRIVATE_KEY holds the PEM itself (newlines may be written as \\n, as .env files need), or
+ * PRIVATE_KEY_PATH names the file, as in Probot.
+ */
+function readPrivateKey(inline: string | undefined, path: string | undefined): string | undefined {
+  if (inline) return inline.includes('\\n') ? inline.replaceAll('\\n', '\n') : inline;
+  if (!path) return undefined;
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new TeleCoderError(`telecoder: PRIVATE_KEY_PATH ${path} cannot be read (${(error as Error).message}); point it at the GitHub App's .pem file`);
+  }
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = envSchema.safeParse(env);
   if (!parsed.success) {
@@ -210,14 +247,24 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     );
   }
   const provider = e.TELECODER_LLM_PROVIDER || undefined;
+  // GitHub Enterprise Server: Probot's GHE_HOST/GHE_PROTOCOL point the API and git at the host.
+  const gheBase = e.GHE_HOST ? `${e.GHE_PROTOCOL || 'https'}://${e.GHE_HOST.replace(/\/+$/, '')}` : undefined;
   return {
     addr,
     apiToken: e.TELECODER_API_TOKEN,
     dataDir: e.TELECODER_DATA_DIR ?? join(homedir(), '.telecoder'),
     githubToken: e.GITHUB_TOKEN,
-    githubApiUrl: (e.GITHUB_API_URL ?? 'https://api.github.com').replace(/\/+$/, ''),
-    githubGitUrl: (e.TELECODER_GIT_URL ?? 'https://github.com').replace(/\/+$/, ''),
+    githubApiUrl: (e.GITHUB_API_URL ?? (gheBase ? `${gheBase}/api/v3` : 'https://api.github.com')).replace(/\/+$/, ''),
+    githubGitUrl: (e.TELECODER_GIT_URL ?? gheBase ?? 'https://github.com').replace(/\/+$/, ''),
     allowLocalRepos: e.TELECODER_ALLOW_LOCAL_REPOS,
+    githubApp: {
+      appId: e.APP_ID,
+      privateKey: readPrivateKey(e.PRIVATE_KEY, e.PRIVATE_KEY_PATH),
+      webhookSecret: e.WEBHOOK_SECRET,
+      webhookPath: e.WEBHOOK_PATH ?? '/api/github/webhooks',
+      webhookProxyUrl: e.WEBHOOK_PROXY_URL,
+      triggerLabel: e.TELECODER_TRIGGER_LABEL ?? 'telecoder',
+    },
     llm: {
       provider,
       anthropicApiKey: e.ANTHROPIC_API_KEY,

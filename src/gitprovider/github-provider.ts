@@ -1,3 +1,5 @@
+import { retry } from '@octokit/plugin-retry';
+import { throttling } from '@octokit/plugin-throttling';
 import { Octokit } from '@octokit/rest';
 import { TeleCoderError } from '../errors.js';
 import type { GitProvider, PullRequestInput, PullRequestRef, RepoAccess, TokenSource } from './provider.js';
@@ -15,11 +17,19 @@ export interface GitHubProviderOptions {
 
 const REPO_PATTERN = /^[A-Za-z0-9-]+\/[A-Za-z0-9._-]+$/;
 
+/** Retries 5xx (1, 4, 9 s) and waits out primary and secondary rate limits, as GitHub asks. */
+const ResilientOctokit = Octokit.plugin(retry, throttling);
+const RATE_LIMIT_RETRIES = 3;
+
 const defaultOctokitFactory: OctokitFactory = ({ token, baseUrl }) =>
-  new Octokit({
+  new ResilientOctokit({
     auth: token,
     baseUrl,
     userAgent: 'telecoder',
+    throttle: {
+      onRateLimit: (_retryAfter, _options, _octokit, retryCount) => retryCount < RATE_LIMIT_RETRIES,
+      onSecondaryRateLimit: (_retryAfter, _options, _octokit, retryCount) => retryCount < RATE_LIMIT_RETRIES,
+    },
     // Octokit logs deprecations and request details to the console by default; errors reach us anyway.
     log: { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined },
   });

@@ -115,6 +115,28 @@ describe('GitHubProvider against GitHub\'s REST API (nock)', () => {
     );
   });
 
+  it('a 5xx is retried after a second and the call succeeds', async () => {
+    github.scope
+      .get('/repos/acme/widgets')
+      .reply(502, { message: 'Bad Gateway' })
+      .get('/repos/acme/widgets')
+      .reply(200, { default_branch: 'main', html_url: 'https://github.com/acme/widgets' });
+    const started = Date.now();
+    const access = await provider.access('acme/widgets');
+    expect(access.defaultBranch).toBe('main');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+  });
+
+  it('a 429 rate limit waits for retry-after and then succeeds', async () => {
+    github.scope
+      .post('/repos/acme/widgets/pulls')
+      .reply(429, { message: 'API rate limit exceeded' }, { 'retry-after': '1', 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': String(Math.ceil(Date.now() / 1000) + 1) })
+      .post('/repos/acme/widgets/pulls')
+      .reply(201, { html_url: 'https://github.com/acme/widgets/pull/5', number: 5 });
+    const pr = await provider.openPullRequest({ repo: 'acme/widgets', head: 'telecoder/x', base: 'main', title: 't', body: 'b' });
+    expect(pr).toEqual({ url: 'https://github.com/acme/widgets/pull/5', number: 5 });
+  });
+
   it('an unreachable API is named as such', async () => {
     const unreachable = new GitHubProvider({ tokenSource: new StaticTokenSource(TOKEN), apiUrl: 'http://127.0.0.1:1' });
     const error = await rejectionOf(unreachable.access('acme/widgets'));
