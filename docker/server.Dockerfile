@@ -9,6 +9,8 @@ WORKDIR /app
 COPY package.json package-lock.json tsconfig.json ./
 COPY src ./src
 COPY bench ./bench
+# The benchmark reuses a few test helpers (scripted LLM, git fixtures); tsc compiles them with it.
+COPY test/helpers ./test/helpers
 COPY bin ./bin
 COPY sandbox ./sandbox
 COPY app.yml ./

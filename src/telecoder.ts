@@ -17,6 +17,8 @@ import { createLLMClient } from './llm/create-llm-client.js';
 import { createLogger, type Logger } from './logger.js';
 import { DockerRuntime } from './sandbox/docker/docker-runtime.js';
 import type { Runtime } from './sandbox/runtime.js';
+import { createTeleCoderApp } from './github/app/telecoder-app.js';
+import { TrackingCommentReporter } from './github/app/tracking-comment-reporter.js';
 import { createHttpServer, type Handler, type RunningHttpServer } from './server/create-http-server.js';
 import { packageRoot } from './server/package-root.js';
 import { SqliteSessionStore } from './store/sqlite/sqlite-session-store.js';
@@ -177,6 +179,7 @@ export class TeleCoder {
   readonly engine: Engine;
   readonly #handlers: Handler[];
   #http?: RunningHttpServer;
+  #reporter?: TrackingCommentReporter;
 
   constructor(parts: TeleCoderParts) {
     this.config = parts.config;
@@ -194,24 +197,58 @@ export class TeleCoder {
     return this.#http.url;
   }
 
+  /**
+   * Builds the HTTP server and loads the GitHub App (so the Probot instance exists), subscribes
+   * the tracking-comment reporter, then starts the engine — whose recovery of interrupted
+   * sessions is reported like any other event — and only then listens.
+   */
   async start(): Promise<void> {
-    await this.engine.start();
+    const { githubApp } = this.config;
     const api = createApiHandler({ service: this.engine, apiToken: this.config.apiToken, logger: this.logger });
-    this.#http = await createHttpServer({
+    const prepared = await createHttpServer({
       host: this.config.addr.host,
       port: this.config.addr.port,
       logger: this.logger,
       handlers: [api, ...this.#handlers],
-      appId: this.config.githubApp.appId,
-      privateKey: this.config.githubApp.privateKey,
-      webhookSecret: this.config.githubApp.webhookSecret,
+      appId: githubApp.appId,
+      privateKey: githubApp.privateKey,
+      webhookSecret: githubApp.webhookSecret,
+      webhookPath: githubApp.webhookPath,
+      webhookProxyUrl: githubApp.webhookProxyUrl,
+      githubApiUrl: this.config.githubApiUrl,
+      app: createTeleCoderApp({
+        service: this.engine,
+        deliveries: this.store,
+        triggerLabel: githubApp.triggerLabel,
+        logger: this.logger,
+      }),
     });
-    this.logger.info({ url: this.#http.url }, 'TeleCoder is listening');
+    const { probot } = prepared;
+    if (probot) {
+      this.#reporter = new TrackingCommentReporter({
+        bus: this.bus,
+        sessions: this.engine,
+        auth: (installationId) => probot.auth(installationId),
+        logger: this.logger,
+      });
+      this.#reporter.start();
+    }
+    await this.engine.start();
+    this.#http = await prepared.listen();
+    this.logger.info({ url: this.#http.url, githubApp: Boolean(probot) }, 'TeleCoder is listening');
+  }
+
+  /** The GitHub tracking-comment reporter, when the GitHub App is configured (tests wait on it). */
+  get githubReporter(): TrackingCommentReporter | undefined {
+    return this.#reporter;
   }
 
   /** Stops taking work, interrupts running sessions, closes the server and the store. */
   async stop(): Promise<void> {
     await this.engine.close();
+    // Interrupted sessions' final comments are written before the process lets go of GitHub.
+    await Promise.race([this.#reporter?.idle(), new Promise((resolve) => setTimeout(resolve, 10_000).unref())]);
+    this.#reporter?.stop();
     await this.#http?.close();
     this.store.close();
   }

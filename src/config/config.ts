@@ -194,7 +194,11 @@ const envSchema = z.object({
   TELECODER_SANDBOX_CPUS: positiveNumber('TELECODER_SANDBOX_CPUS', 2),
   TELECODER_SANDBOX_PIDS: int('TELECODER_SANDBOX_PIDS', 512),
   TELECODER_SANDBOX_TIMEOUT: duration('TELECODER_SANDBOX_TIMEOUT', '60m'),
-  TELECODER_CODING_AGENT: optionalText,
+  TELECODER_CODING_AGENT: z
+    .enum(['builtin', ''], {
+      error: () => 'TELECODER_CODING_AGENT must be "builtin": the built-in agent is the one this version ships',
+    })
+    .optional(),
   TELECODER_MAX_TURNS: int('TELECODER_MAX_TURNS', 60),
   TELECODER_COMMAND_TIMEOUT: duration('TELECODER_COMMAND_TIMEOUT', '10m'),
   TELECODER_MAX_CONCURRENT: int('TELECODER_MAX_CONCURRENT', 2),
@@ -286,7 +290,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       wallClockMs: e.TELECODER_SANDBOX_TIMEOUT,
     },
     agent: {
-      name: e.TELECODER_CODING_AGENT ?? 'builtin',
+      name: e.TELECODER_CODING_AGENT || 'builtin',
       maxTurns: e.TELECODER_MAX_TURNS,
       commandTimeoutMs: e.TELECODER_COMMAND_TIMEOUT,
     },

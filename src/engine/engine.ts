@@ -162,6 +162,10 @@ export class Engine implements SessionService {
     const repo = request.repo.trim();
     providerFor(repo, this.#options.providers, config.allowLocalRepos);
     const mode = request.mode ?? 'task';
+    const agentName = this.#options.agent.name;
+    if (request.agent !== undefined && request.agent !== agentName) {
+      throw new TeleCoderError(`agent "${request.agent}" is not available on this server; it runs the "${agentName}" agent (leave agent out to use it)`);
+    }
     if (!this.#accepting) {
       throw new TeleCoderError('the server is shutting down and takes no new work; try again in a moment', 503);
     }
@@ -173,7 +177,7 @@ export class Engine implements SessionService {
       mode,
       // A revision works on the pull request's own branch; everything else on telecoder/<id>.
       branch: request.options?.revision?.headBranch ?? branchFor(id),
-      agent: request.agent ?? config.agent.name,
+      agent: agentName,
       model: request.model ?? this.#options.llm(request.model).model,
       origin: request.origin ?? { kind: 'api' },
       options: request.options ?? {},

@@ -94,6 +94,10 @@ describe('faults end a session honestly, with the reason', () => {
     expect(longPrompt.status).toBe(400);
     expect(String(longPrompt.body.error)).toMatch(/10,?000/);
 
+    const otherAgent = await post('/api/sessions', { repo, prompt: 'x', agent: 'codex' });
+    expect(otherAgent.status).toBe(400);
+    expect(String(otherAgent.body.error)).toMatch(/agent "codex" is not available/);
+
     const unknown = await fetch(`${started!.url}/api/sessions/doesnotexist`);
     expect(unknown.status).toBe(404);
     expect(((await unknown.json()) as { error: string }).error).toMatch(/doesnotexist/);

@@ -40,6 +40,7 @@ describe('loadConfig', () => {
     expect(load).toThrow(/TELECODER_SANDBOX_MEMORY must be a size like 512mb or 2gb \(got "lots"\)/);
     expect(load).toThrow(/TELECODER_MAX_CONCURRENT must be a whole number ≥ 1 \(got "0"\)/);
     expect(() => loadConfig({ TELECODER_LLM_PROVIDER: 'gemini' })).toThrow(/"anthropic" or "openai"/);
+    expect(() => loadConfig({ TELECODER_CODING_AGENT: 'codex' })).toThrow(/TELECODER_CODING_AGENT must be "builtin"/);
   });
 
   it('refuses to listen beyond loopback without an API token', () => {

@@ -1,0 +1,194 @@
+import type { SessionService } from '../../engine/session-service.js';
+import { DuplicateDeliveryError, errorMessage } from '../../errors.js';
+import type { Logger } from '../../logger.js';
+import type { TaskOptions, TaskRequest } from '../../model/session.js';
+import type { SessionStore } from '../../store/session-store.js';
+import { checkActor } from '../check-actor.js';
+import { parseTrigger } from '../parse-trigger.js';
+import type { RepoConfig } from '../parse-repo-config.js';
+import { refusalMessage } from '../refusal-message.js';
+import type { CommentTaskTrigger, IssueTaskTrigger, PrRevisionTrigger } from '../trigger.js';
+import { issueTaskPrompt, listReviewComments, revisionPrompt } from './build-github-prompt.js';
+import type { GitHubApi, RepoCoordinates } from './github-api.js';
+import type { GitHubOrigin } from './github-origin.js';
+import { loadRepoConfig, type ReadConfigFile } from './load-repo-config.js';
+import { createPermissionChecker } from './permission-checker.js';
+import { checkRevisable, fetchPullRequest, fetchPullRequestDiff, RefusedRequestError, type PullRequestFacts } from './pull-request-facts.js';
+import { bodylessReviewTrigger, reviewCommentStandsAlone, reviewHasSeveralComments } from './review-scope.js';
+import { failedBeforeStartText, QUEUED_TEXT } from './tracking-comment-text.js';
+
+/** One webhook delivery, as Probot's context carries it. */
+export interface WebhookDelivery {
+  /** X-GitHub-Delivery. */
+  id: string;
+  /** X-GitHub-Event, e.g. `issues`. */
+  name: string;
+  payload: unknown;
+  /** Authenticated as the installation the event came through. */
+  github: GitHubApi;
+  readConfig: ReadConfigFile;
+}
+
+export interface WebhookDeps {
+  service: Pick<SessionService, 'submit'>;
+  deliveries: Pick<SessionStore, 'claimDelivery' | 'releaseDelivery'>;
+  /** The server's trigger label (TELECODER_TRIGGER_LABEL), unless a repository sets its own. */
+  triggerLabel: string;
+  logger: Logger;
+}
+
+type WorkTrigger = IssueTaskTrigger | CommentTaskTrigger | PrRevisionTrigger;
+
+/**
+ * Turns one delivery into at most one session. Gates run cheapest first: what the event asks
+ * (pure), who sent it (pure, bots get no answer), the delivery id (claimed before any side
+ * effect), then the sender's permission (refused people get one polite comment). Only then the
+ * 👀 reaction, the tracking comment, the prompt and the session. A failure before the session is
+ * stored gives the delivery back (a redelivery may retry) and says what went wrong in the
+ * tracking comment.
+ */
+export async function handleWebhook(delivery: WebhookDelivery, deps: WebhookDeps): Promise<void> {
+  const payload = (delivery.payload ?? {}) as { action?: unknown; sender?: { login?: unknown; type?: unknown } };
+  const event = `${delivery.name}.${String(payload.action)}`;
+  const log = deps.logger.child({ delivery: delivery.id, event });
+
+  let repoConfig: RepoConfig | undefined;
+  if (delivery.name === 'issues') {
+    // Only these can carry the trigger label, and only they need the repository's label to decide.
+    if (payload.action !== 'labeled' && payload.action !== 'opened') return log.debug(`${event}: not an event TeleCoder acts on`);
+    const sender = checkActor({ login: payload.sender?.login as string, type: payload.sender?.type as string });
+    if (!sender.allowed) return log.debug(`${event}: ${sender.reason}`);
+    repoConfig = await loadRepoConfig(delivery.readConfig, deps.triggerLabel, log);
+  }
+  const parseOptions = { triggerLabel: repoConfig?.triggerLabel ?? deps.triggerLabel };
+  let trigger = parseTrigger({ name: delivery.name, payload: delivery.payload }, parseOptions);
+  const bodyless = trigger.kind === 'ignored' ? bodylessReviewTrigger(delivery.name, delivery.payload, parseOptions) : undefined;
+  if (bodyless) trigger = bodyless;
+  if (trigger.kind === 'ignored') return log.debug(trigger.reason);
+
+  const actor = checkActor(trigger.actor);
+  if (!actor.allowed) return log.debug(`${event}: ${actor.reason}`);
+  if (trigger.installationId === undefined) {
+    return log.warn(`${event}: the payload names no installation, so TeleCoder cannot answer; is this a GitHub App webhook?`);
+  }
+  const where: RepoCoordinates = { owner: trigger.repo.owner, repo: trigger.repo.name };
+  const github = delivery.github;
+
+  if (bodyless && !(await reviewHasSeveralComments(github, where, bodyless))) {
+    return log.debug(`${event}: a bodyless review with at most one line comment is handled through that comment`);
+  }
+  if (!bodyless && trigger.kind === 'pr-revision' && !(await reviewCommentStandsAlone(github, where, trigger))) {
+    return log.debug(`${event}: the line comment belongs to a review that is handled as a whole`);
+  }
+
+  if (!deps.deliveries.claimDelivery(delivery.id, event)) return log.debug(`${event}: delivery already handled`);
+  const work = trigger;
+  const number = work.kind === 'pr-revision' ? work.prNumber : work.issueNumber;
+  let trackingCommentId: number | undefined;
+  try {
+    const canWrite = createPermissionChecker(github, where);
+    const permission = await canWrite(work.actor.login);
+    if (!permission.allowed) {
+      log.info({ actor: work.actor.login, reason: permission.reason }, 'refused: no write access');
+      await comment(github, where, number, refusalMessage(work.actor.login));
+      return;
+    }
+
+    let pr: PullRequestFacts | undefined;
+    if (work.kind === 'pr-revision') {
+      pr = await fetchPullRequest(github, where, work.prNumber);
+      checkRevisable(pr, where);
+    }
+
+    await react(github, where, work).catch((error: unknown) => log.warn({ err: error }, 'could not add the 👀 reaction'));
+    trackingCommentId = await comment(github, where, number, QUEUED_TEXT);
+
+    repoConfig ??= await loadRepoConfig(delivery.readConfig, deps.triggerLabel, log);
+    const request = await buildRequest({ github, where, trigger: work, pr, repoConfig, canWrite });
+    const origin: GitHubOrigin = {
+      kind: 'github',
+      requestedBy: work.actor.login,
+      installationId: work.installationId!,
+      owner: where.owner,
+      repo: where.repo,
+      number,
+      trackingCommentId,
+      ...(work.kind === 'pr-revision' && work.source.type === 'review-comment' ? { reviewCommentId: work.source.id } : {}),
+    };
+    const session = deps.service.submit({ ...request, origin, deliveryId: delivery.id });
+    log.info({ session: session.id, actor: work.actor.login }, `${work.kind} session queued`);
+  } catch (error) {
+    if (error instanceof DuplicateDeliveryError) return log.debug(`${event}: delivery already has session ${error.sessionId}`);
+    if (error instanceof RefusedRequestError) {
+      // A definite answer: the delivery stays handled, so a redelivery does not ask again.
+      log.info({ reason: error.message }, 'refused');
+      await (trackingCommentId === undefined
+        ? comment(github, where, number, error.message)
+        : editComment(github, where, trackingCommentId, `🚫 ${error.message}`));
+      return;
+    }
+    deps.deliveries.releaseDelivery(delivery.id);
+    if (trackingCommentId !== undefined) {
+      await editComment(github, where, trackingCommentId, failedBeforeStartText(errorMessage(error))).catch((editError: unknown) =>
+        log.warn({ err: editError }, 'could not update the tracking comment'),
+      );
+    }
+    throw error;
+  }
+}
+
+async function buildRequest(input: {
+  github: GitHubApi;
+  where: RepoCoordinates;
+  trigger: WorkTrigger;
+  pr: PullRequestFacts | undefined;
+  repoConfig: RepoConfig;
+  canWrite: ReturnType<typeof createPermissionChecker>;
+}): Promise<Omit<TaskRequest, 'origin' | 'deliveryId'>> {
+  const { github, where, trigger, pr, repoConfig } = input;
+  const repo = `${where.owner}/${where.repo}`;
+  const instructions = repoConfig.instructions ? { instructions: repoConfig.instructions } : {};
+  if (trigger.kind === 'pr-revision') {
+    const [diff, reviewComments] = await Promise.all([
+      fetchPullRequestDiff(github, where, trigger.prNumber),
+      trigger.source.type === 'review' ? listReviewComments(github, where, trigger.prNumber, trigger.source.id) : undefined,
+    ]);
+    const options: TaskOptions = {
+      revision: { prNumber: trigger.prNumber, prUrl: pr!.url, headBranch: pr!.headRef },
+      ...instructions,
+    };
+    return { repo, prompt: revisionPrompt({ where, trigger, diff, ...(reviewComments ? { reviewComments } : {}) }), options };
+  }
+  const options: TaskOptions = {
+    issueNumber: trigger.issueNumber,
+    ...(repoConfig.draft ? { draft: true } : {}),
+    ...(repoConfig.baseBranch ? { baseBranch: repoConfig.baseBranch } : {}),
+    ...instructions,
+  };
+  return { repo, prompt: await issueTaskPrompt({ github, where, trigger, canWrite: input.canWrite }), options };
+}
+
+async function comment(github: GitHubApi, where: RepoCoordinates, number: number, body: string): Promise<number> {
+  const { data } = await github.request('POST /repos/{owner}/{repo}/issues/{issue_number}/comments', { ...where, issue_number: number, body });
+  return Number(data.id);
+}
+
+export async function editComment(github: GitHubApi, where: RepoCoordinates, commentId: number, body: string): Promise<void> {
+  await github.request('PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}', { ...where, comment_id: commentId, body });
+}
+
+/** 👀 on what asked: the issue, the comment, the line comment, or (a review has none) the pull request. */
+async function react(github: GitHubApi, where: RepoCoordinates, trigger: WorkTrigger): Promise<void> {
+  const content = 'eyes' as const;
+  if (trigger.kind === 'issue-task') {
+    await github.request('POST /repos/{owner}/{repo}/issues/{issue_number}/reactions', { ...where, issue_number: trigger.issueNumber, content });
+  } else if (trigger.kind === 'comment-task') {
+    await github.request('POST /repos/{owner}/{repo}/issues/comments/{comment_id}/reactions', { ...where, comment_id: trigger.commentId, content });
+  } else if (trigger.source.type === 'issue-comment') {
+    await github.request('POST /repos/{owner}/{repo}/issues/comments/{comment_id}/reactions', { ...where, comment_id: trigger.source.id, content });
+  } else if (trigger.source.type === 'review-comment') {
+    await github.request('POST /repos/{owner}/{repo}/pulls/comments/{comment_id}/reactions', { ...where, comment_id: trigger.source.id, content });
+  } else {
+    await github.request('POST /repos/{owner}/{repo}/issues/{issue_number}/reactions', { ...where, issue_number: trigger.prNumber, content });
+  }
+}
