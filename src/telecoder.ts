@@ -18,6 +18,7 @@ import { createLogger, type Logger } from './logger.js';
 import { DockerRuntime } from './sandbox/docker/docker-runtime.js';
 import type { Runtime } from './sandbox/runtime.js';
 import { createTeleCoderApp } from './github/app/telecoder-app.js';
+import { BackgroundWork } from './github/app/background-work.js';
 import { TrackingCommentReporter } from './github/app/tracking-comment-reporter.js';
 import { createHttpServer, type Handler, type RunningHttpServer } from './server/create-http-server.js';
 import { packageRoot } from './server/package-root.js';
@@ -180,6 +181,7 @@ export class TeleCoder {
   readonly #handlers: Handler[];
   #http?: RunningHttpServer;
   #reporter?: TrackingCommentReporter;
+  #background?: BackgroundWork;
 
   constructor(parts: TeleCoderParts) {
     this.config = parts.config;
@@ -205,6 +207,7 @@ export class TeleCoder {
   async start(): Promise<void> {
     const { githubApp } = this.config;
     const api = createApiHandler({ service: this.engine, apiToken: this.config.apiToken, logger: this.logger });
+    this.#background = new BackgroundWork(this.logger);
     const prepared = await createHttpServer({
       host: this.config.addr.host,
       port: this.config.addr.port,
@@ -221,6 +224,7 @@ export class TeleCoder {
         deliveries: this.store,
         triggerLabel: githubApp.triggerLabel,
         logger: this.logger,
+        background: this.#background,
       }),
     });
     const { probot } = prepared;
@@ -230,6 +234,7 @@ export class TeleCoder {
         sessions: this.engine,
         auth: (installationId) => probot.auth(installationId),
         logger: this.logger,
+        saveOrigin: (sessionId, origin) => this.store.updateSession(sessionId, { origin }),
       });
       this.#reporter.start();
     }
@@ -238,16 +243,22 @@ export class TeleCoder {
     this.logger.info({ url: this.#http.url, githubApp: Boolean(probot) }, 'TeleCoder is listening');
   }
 
-  /** The GitHub tracking-comment reporter, when the GitHub App is configured (tests wait on it). */
+  /** The GitHub tracking-comment reporter, when the GitHub App is configured. */
   get githubReporter(): TrackingCommentReporter | undefined {
     return this.#reporter;
+  }
+
+  /** Resolves when every GitHub write under way (reactions, refusals, tracking comments) is done. */
+  async githubIdle(): Promise<void> {
+    await this.#background?.idle();
+    await this.#reporter?.idle();
   }
 
   /** Stops taking work, interrupts running sessions, closes the server and the store. */
   async stop(): Promise<void> {
     await this.engine.close();
     // Interrupted sessions' final comments are written before the process lets go of GitHub.
-    await Promise.race([this.#reporter?.idle(), new Promise((resolve) => setTimeout(resolve, 10_000).unref())]);
+    await Promise.race([this.githubIdle(), new Promise((resolve) => setTimeout(resolve, 10_000).unref())]);
     this.#reporter?.stop();
     await this.#http?.close();
     this.store.close();

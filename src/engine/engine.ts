@@ -524,7 +524,7 @@ export class Engine implements SessionService {
           session.prNumber !== null
             ? null
             : {
-                title: pullRequestTitle(session.prompt),
+                title: pullRequestTitle(session),
                 body: chatPullRequestBody({ session, messages: store.listMessages(id), usage: session.usage }),
               },
       });

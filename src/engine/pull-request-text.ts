@@ -2,15 +2,20 @@ import type { Session, TokenUsage } from '../model/session.js';
 
 const TITLE_PROMPT_LENGTH = 72;
 
-/** First line of the prompt, cut to 72 characters: the PR title and the commit subject. */
-export function pullRequestTitle(prompt: string): string {
-  const firstLine = prompt.trim().split('\n')[0]?.trim() ?? '';
+/** What the task is called: the door's title (an issue's) or the prompt. */
+export function taskTitle(session: Pick<Session, 'prompt' | 'options'>): string {
+  return session.options.title ?? session.prompt;
+}
+
+/** First line of the task's title, cut to 72 characters: the PR title and the commit subject. */
+export function pullRequestTitle(session: Pick<Session, 'prompt' | 'options'>): string {
+  const firstLine = taskTitle(session).trim().split('\n')[0]?.trim() ?? '';
   const cut = firstLine.length > TITLE_PROMPT_LENGTH ? `${firstLine.slice(0, TITLE_PROMPT_LENGTH - 1)}…` : firstLine;
   return `telecoder: ${cut}`;
 }
 
 export function commitMessage(session: Session): string {
-  return `${pullRequestTitle(session.prompt)}\n\nTeleCoder session ${session.id}`;
+  return `${pullRequestTitle(session)}\n\nTeleCoder session ${session.id}`;
 }
 
 export function formatUsage(usage: TokenUsage): string {
@@ -41,7 +46,7 @@ export function pullRequestBody(options: {
     // GitHub closes the issue when this pull request merges.
     ...(issueNumber ? [`Fixes #${issueNumber}`, ''] : []),
     '## Task',
-    quote(session.prompt),
+    quote(taskTitle(session)),
     '',
     '## Summary',
     summary.trim() || '_The agent gave no summary._',

@@ -79,7 +79,7 @@ export async function runTask(deps: RunTaskDeps, context: RunTaskContext): Promi
         revision
           ? null
           : {
-              title: pullRequestTitle(session.prompt),
+              title: pullRequestTitle(session),
               body: pullRequestBody({ session, summary, changedFiles, usage }),
               ...(session.options.draft ? { draft: true } : {}),
             },

@@ -2,7 +2,12 @@ import { TeleCoderError } from '../errors.js';
 import type { GitProvider } from '../gitprovider/provider.js';
 import type { TaskRequest } from '../model/session.js';
 
-export const MAX_PROMPT_LENGTH = 10_000;
+/**
+ * The longest prompt any door may hand the engine. Doors that assemble context (an issue thread,
+ * a pull request's diff) need room; text a person types is held to 10,000 characters by the
+ * door itself (the HTTP API).
+ */
+export const MAX_PROMPT_LENGTH = 100_000;
 
 /** Picks the provider for a repository string, or explains which forms are accepted. */
 export function providerFor(repo: string, providers: GitProvider[], allowLocalRepos: boolean): GitProvider {

@@ -47,6 +47,11 @@ export interface TaskOptions {
   draft?: boolean;
   /** Instructions from the repository's TeleCoder configuration, given to the agent. */
   instructions?: string;
+  /**
+   * What to call the work in the pull request title, commit subject and PR body, when the prompt
+   * is assembled context rather than words a person wrote (an issue's title).
+   */
+  title?: string;
 }
 
 export interface PullRequestRevision {

@@ -37,6 +37,8 @@ export interface SessionPatch {
   error?: string | null;
   model?: string | null;
   usage?: TokenUsage;
+  /** Doors may add what they learn after the session starts (e.g. the tracking comment's id). */
+  origin?: TaskOrigin;
 }
 
 export interface ListSessionsOptions {

@@ -10,7 +10,8 @@ export interface GitHubOrigin extends TaskOrigin {
   repo: string;
   /** The issue or pull request the tracking comment is on. */
   number: number;
-  trackingCommentId: number;
+  /** Set by the tracking-comment reporter once it has created the comment. */
+  trackingCommentId?: number;
   /** The line review comment the request was left as: the result is also replied in its thread. */
   reviewCommentId?: number;
 }
@@ -23,6 +24,6 @@ export function isGitHubOrigin(origin: TaskOrigin | undefined): origin is GitHub
     typeof owner === 'string' &&
     typeof repo === 'string' &&
     typeof number === 'number' &&
-    typeof trackingCommentId === 'number'
+    (trackingCommentId === undefined || typeof trackingCommentId === 'number')
   );
 }

@@ -7,6 +7,7 @@ import { checkActor } from '../check-actor.js';
 import { parseTrigger } from '../parse-trigger.js';
 import type { RepoConfig } from '../parse-repo-config.js';
 import { refusalMessage } from '../refusal-message.js';
+import { sanitizeUntrustedText } from '../sanitize-untrusted-text.js';
 import type { CommentTaskTrigger, IssueTaskTrigger, PrRevisionTrigger } from '../trigger.js';
 import { issueTaskPrompt, listReviewComments, revisionPrompt } from './build-github-prompt.js';
 import type { GitHubApi, RepoCoordinates } from './github-api.js';
@@ -15,7 +16,8 @@ import { loadRepoConfig, type ReadConfigFile } from './load-repo-config.js';
 import { createPermissionChecker } from './permission-checker.js';
 import { checkRevisable, fetchPullRequest, fetchPullRequestDiff, RefusedRequestError, type PullRequestFacts } from './pull-request-facts.js';
 import { bodylessReviewTrigger, reviewCommentStandsAlone, reviewHasSeveralComments } from './review-scope.js';
-import { failedBeforeStartText, QUEUED_TEXT } from './tracking-comment-text.js';
+import type { BackgroundWork } from './background-work.js';
+import { failedBeforeStartText } from './tracking-comment-text.js';
 
 /** One webhook delivery, as Probot's context carries it. */
 export interface WebhookDelivery {
@@ -35,6 +37,8 @@ export interface WebhookDeps {
   /** The server's trigger label (TELECODER_TRIGGER_LABEL), unless a repository sets its own. */
   triggerLabel: string;
   logger: Logger;
+  /** Writes that must not hold up the webhook's answer (reactions, refusals). */
+  background: BackgroundWork;
 }
 
 type WorkTrigger = IssueTaskTrigger | CommentTaskTrigger | PrRevisionTrigger;
@@ -43,9 +47,10 @@ type WorkTrigger = IssueTaskTrigger | CommentTaskTrigger | PrRevisionTrigger;
  * Turns one delivery into at most one session. Gates run cheapest first: what the event asks
  * (pure), who sent it (pure, bots get no answer), the delivery id (claimed before any side
  * effect), then the sender's permission (refused people get one polite comment). Only then the
- * 👀 reaction, the tracking comment, the prompt and the session. A failure before the session is
- * stored gives the delivery back (a redelivery may retry) and says what went wrong in the
- * tracking comment.
+ * prompt and the session. The answer goes back as soon as the session is stored: the 👀 reaction
+ * and any refusal are written in the background, and the tracking comment is created by the
+ * reporter on the session's first event. A failure before the session is stored gives the
+ * delivery back (a redelivery may retry) and says what went wrong in a comment.
  */
 export async function handleWebhook(delivery: WebhookDelivery, deps: WebhookDeps): Promise<void> {
   const payload = (delivery.payload ?? {}) as { action?: unknown; sender?: { login?: unknown; type?: unknown } };
@@ -84,13 +89,13 @@ export async function handleWebhook(delivery: WebhookDelivery, deps: WebhookDeps
   if (!deps.deliveries.claimDelivery(delivery.id, event)) return log.debug(`${event}: delivery already handled`);
   const work = trigger;
   const number = work.kind === 'pr-revision' ? work.prNumber : work.issueNumber;
-  let trackingCommentId: number | undefined;
+  const say = (what: string, body: string) => deps.background.run(what, () => comment(github, where, number, body));
   try {
     const canWrite = createPermissionChecker(github, where);
     const permission = await canWrite(work.actor.login);
     if (!permission.allowed) {
       log.info({ actor: work.actor.login, reason: permission.reason }, 'refused: no write access');
-      await comment(github, where, number, refusalMessage(work.actor.login));
+      say('post the refusal', refusalMessage(work.actor.login));
       return;
     }
 
@@ -99,9 +104,6 @@ export async function handleWebhook(delivery: WebhookDelivery, deps: WebhookDeps
       pr = await fetchPullRequest(github, where, work.prNumber);
       checkRevisable(pr, where);
     }
-
-    await react(github, where, work).catch((error: unknown) => log.warn({ err: error }, 'could not add the 👀 reaction'));
-    trackingCommentId = await comment(github, where, number, QUEUED_TEXT);
 
     repoConfig ??= await loadRepoConfig(delivery.readConfig, deps.triggerLabel, log);
     const request = await buildRequest({ github, where, trigger: work, pr, repoConfig, canWrite });
@@ -112,27 +114,21 @@ export async function handleWebhook(delivery: WebhookDelivery, deps: WebhookDeps
       owner: where.owner,
       repo: where.repo,
       number,
-      trackingCommentId,
       ...(work.kind === 'pr-revision' && work.source.type === 'review-comment' ? { reviewCommentId: work.source.id } : {}),
     };
     const session = deps.service.submit({ ...request, origin, deliveryId: delivery.id });
     log.info({ session: session.id, actor: work.actor.login }, `${work.kind} session queued`);
+    deps.background.run('add the 👀 reaction', () => react(github, where, work));
   } catch (error) {
     if (error instanceof DuplicateDeliveryError) return log.debug(`${event}: delivery already has session ${error.sessionId}`);
     if (error instanceof RefusedRequestError) {
       // A definite answer: the delivery stays handled, so a redelivery does not ask again.
       log.info({ reason: error.message }, 'refused');
-      await (trackingCommentId === undefined
-        ? comment(github, where, number, error.message)
-        : editComment(github, where, trackingCommentId, `🚫 ${error.message}`));
+      say('explain the refusal', `🚫 ${error.message}`);
       return;
     }
     deps.deliveries.releaseDelivery(delivery.id);
-    if (trackingCommentId !== undefined) {
-      await editComment(github, where, trackingCommentId, failedBeforeStartText(errorMessage(error))).catch((editError: unknown) =>
-        log.warn({ err: editError }, 'could not update the tracking comment'),
-      );
-    }
+    say('report the failure', failedBeforeStartText(errorMessage(error)));
     throw error;
   }
 }
@@ -155,12 +151,15 @@ async function buildRequest(input: {
     ]);
     const options: TaskOptions = {
       revision: { prNumber: trigger.prNumber, prUrl: pr!.url, headBranch: pr!.headRef },
+      title: `address review feedback on #${trigger.prNumber}`,
       ...instructions,
     };
     return { repo, prompt: revisionPrompt({ where, trigger, diff, ...(reviewComments ? { reviewComments } : {}) }), options };
   }
   const options: TaskOptions = {
     issueNumber: trigger.issueNumber,
+    // The issue's title names the work; the prompt itself is fenced context.
+    title: sanitizeUntrustedText(trigger.title, { maxLength: 200 }),
     ...(repoConfig.draft ? { draft: true } : {}),
     ...(repoConfig.baseBranch ? { baseBranch: repoConfig.baseBranch } : {}),
     ...instructions,

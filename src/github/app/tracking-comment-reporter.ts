@@ -15,6 +15,8 @@ export interface TrackingCommentReporterOptions {
   logger: Logger;
   /** Least time between two edits of one comment; default 2 s. The final state is never delayed. */
   minIntervalMs?: number;
+  /** Stores the origin once its tracking comment exists, so a restarted server can finalize it. */
+  saveOrigin(sessionId: string, origin: GitHubOrigin): void;
 }
 
 interface CommentState {
@@ -147,7 +149,21 @@ export class TrackingCommentReporter {
     const where = { owner: origin.owner, repo: origin.repo };
     const github = await this.#options.auth(origin.installationId);
     const step = session.status === 'running' ? state.step : undefined;
-    await editComment(github, where, origin.trackingCommentId, renderTrackingComment(session, step));
+    const body = renderTrackingComment(session, step);
+    // The origin in the store is the truth: a comment created before a restart is edited, not duplicated.
+    const stored = session.origin as GitHubOrigin;
+    if (stored.trackingCommentId !== undefined) origin.trackingCommentId = stored.trackingCommentId;
+    if (origin.trackingCommentId === undefined) {
+      const { data } = await github.request('POST /repos/{owner}/{repo}/issues/{issue_number}/comments', {
+        ...where,
+        issue_number: origin.number,
+        body,
+      });
+      origin.trackingCommentId = Number(data.id);
+      this.#options.saveOrigin(id, origin);
+    } else {
+      await editComment(github, where, origin.trackingCommentId, body);
+    }
     if (final && origin.reviewCommentId !== undefined) {
       await github.request('POST /repos/{owner}/{repo}/pulls/{pull_number}/comments/{comment_id}/replies', {
         ...where,

@@ -42,9 +42,6 @@ export function describeToolCall(data: unknown): string | undefined {
   }
 }
 
-/** The first text of the tracking comment, before the session exists. */
-export const QUEUED_TEXT = '⏳ Queued — TeleCoder is starting a session…';
-
 /** The tracking comment when handling failed before a session was stored. */
 export function failedBeforeStartText(reason: string): string {
   return `❌ TeleCoder could not start a session:\n\n${quoteText(reason, 2_000)}`;

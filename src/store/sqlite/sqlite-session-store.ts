@@ -72,6 +72,8 @@ interface UpdateParams {
   model: string | null;
   set_usage: number;
   usage: string | null;
+  set_origin: number;
+  origin: string | null;
 }
 
 const EMPTY_USAGE: TokenUsage = { inputTokens: 0, outputTokens: 0, turns: 0 };
@@ -198,6 +200,7 @@ export class SqliteSessionStore implements SessionStore {
          error      = CASE WHEN @set_error     THEN @error     ELSE error     END,
          model      = CASE WHEN @set_model     THEN @model     ELSE model     END,
          usage      = CASE WHEN @set_usage     THEN @usage     ELSE usage     END,
+         origin     = CASE WHEN @set_origin    THEN @origin    ELSE origin    END,
          updated_at = @updated_at
        WHERE id = @id
        RETURNING *`,
@@ -311,6 +314,8 @@ export class SqliteSessionStore implements SessionStore {
       model: patch.model ?? null,
       set_usage: flag(patch.usage !== undefined),
       usage: patch.usage === undefined ? null : JSON.stringify(patch.usage),
+      set_origin: flag(patch.origin !== undefined),
+      origin: patch.origin === undefined ? null : JSON.stringify(patch.origin),
     });
     if (!row) {
       throw new NotFoundError(`Cannot update session ${id}: no such session. Check the session id.`);
