@@ -1,9 +1,24 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Probot, Server, type ApplicationFunction } from 'probot';
 import type { Logger } from '../logger.js';
 import { freePort } from './free-port.js';
+import { refuseOversizedWebhook } from './webhook-size-guard.js';
+
+/**
+ * Probot whose webhook middleware first refuses oversized deliveries. Probot's server always
+ * puts this middleware first, so the guard has to live inside it to run before the body is read.
+ */
+class GuardedProbot extends Probot {
+  override async getNodeMiddleware(options: Parameters<Probot['getNodeMiddleware']>[0] = {}) {
+    const inner = await super.getNodeMiddleware(options);
+    const path = options.path ?? this.webhookPath;
+    return async (req: IncomingMessage, res?: ServerResponse, next?: Function) =>
+      (res !== undefined && refuseOversizedWebhook(req, res, path)) || inner(req, res, next);
+  }
+}
 
 /** A Probot request handler: resolves true when it answered the request. */
 export type Handler = Parameters<Server['addHandler']>[0];
@@ -88,7 +103,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Prep
     enableStaticFiles: !appConfigured,
     ...(options.webhookPath ? { webhookPath: options.webhookPath } : {}),
     ...(appConfigured && options.webhookProxyUrl ? { webhookProxy: options.webhookProxyUrl } : {}),
-    Probot: Probot.defaults({
+    Probot: GuardedProbot.defaults({
       appId: appConfigured ? options.appId : 1,
       privateKey: appConfigured ? options.privateKey : 'placeholder: no GitHub App configured',
       secret: options.webhookSecret ?? 'development',

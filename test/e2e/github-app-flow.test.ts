@@ -238,6 +238,31 @@ describe('the GitHub App from webhook to pull request', () => {
     expect(replies).toEqual([`✅ Addressed in \`${HEAD}\` (TeleCoder session \`${done.id}\`).`]);
   });
 
+  it('a server shutting down mid-run still finalizes the tracking comment as interrupted', async () => {
+    const app = await start([{ hang: true }]);
+    commonMocks();
+    const { created, edits } = trackingComment(1, 9005);
+    github.scope
+      .post(`${REPO}/issues/1/reactions`)
+      .reply(201, { id: 5 })
+      .get(`${REPO}/issues/1/comments`)
+      .query(true)
+      .reply(200, []);
+    const answer = await deliver(app.url, { event: 'issues', payload: labeledIssue('Please add a greeting.'), secret: SECRET });
+    expect(answer.status).toBe(200);
+    const [session] = app.app.store.listSessions();
+    const deadline = Date.now() + 30_000;
+    while (llm!.requests.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(llm!.requests.length).toBeGreaterThan(0);
+    // stop() interrupts the session and writes its final comment before letting go of GitHub.
+    await app.stop();
+    started = undefined;
+    expect(created).toHaveLength(1);
+    const last = edits.at(-1) ?? created[0]!;
+    expect(last).toContain(`❌ Failed — TeleCoder session \`${session!.id}\``);
+    expect(last).toMatch(/interrupted/);
+  });
+
   it('a failing session ends its tracking comment with the reason', async () => {
     const app = await start([{ status: 500 }, { status: 500 }, { status: 500 }]);
     commonMocks();

@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -110,6 +111,25 @@ describe('GitHub webhooks: signatures, deliveries, actors and permissions', () =
       const noId = await deliver(started.url, { event: 'issues', payload: labeled('Codertocat'), secret: SECRET, headers: { 'x-github-delivery': undefined } });
       expect(noId.status).toBe(400);
       expect(started.app.store.listSessions()).toHaveLength(0);
+    });
+    it('refuses a body over 25 MB (413) and one with no declared length (411) before reading it', async () => {
+      const { hostname, port } = new URL(started.url);
+      const answer = (headers: Record<string, string>, body?: string) =>
+        new Promise<number>((resolve, reject) => {
+          const req = httpRequest({ host: hostname, port, method: 'POST', path: '/api/github/webhooks', headers }, (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          });
+          req.on('error', reject);
+          // The oversized body is never sent: the answer must come from the headers alone.
+          if (body !== undefined) req.end(body);
+          else req.flushHeaders();
+        });
+      const common = { 'content-type': 'application/json', 'x-github-event': 'issues', 'x-github-delivery': 'big-1', 'x-hub-signature-256': 'sha256=00' };
+      expect(await answer({ ...common, 'content-length': String(26 * 1024 * 1024) })).toBe(413);
+      expect(await answer({ ...common, 'transfer-encoding': 'chunked' }, '{}')).toBe(411);
+      expect(started.app.store.listSessions()).toHaveLength(0);
+      expect((await fetch(`${started.url}/health`)).status).toBe(200);
     });
   });
 
