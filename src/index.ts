@@ -10,3 +10,5 @@ export type { LLMClient, ChatMessage, ToolSpec, ToolCall, Completion, Completion
 export type { GitProvider, RepoAccess, TokenSource, PullRequestInput } from './gitprovider/provider.js';
 export type { CodingAgent, AgentRunInput, AgentRunResult } from './agent/coding-agent.js';
 export { TeleCoderError, NotFoundError, ConflictError } from './errors.js';
+export { Pipeline } from './pipeline/pipeline.js';
+export type { PipelineStage, StageContext } from './pipeline/stage.js';

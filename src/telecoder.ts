@@ -15,6 +15,8 @@ import { createApiHandler } from './http/api-handler.js';
 import type { LLMClient } from './llm/client.js';
 import { createLLMClient } from './llm/create-llm-client.js';
 import { createLogger, type Logger } from './logger.js';
+import { defaultPipeline } from './pipeline/default-pipeline.js';
+import type { Pipeline } from './pipeline/pipeline.js';
 import { DockerRuntime } from './sandbox/docker/docker-runtime.js';
 import type { Runtime } from './sandbox/runtime.js';
 import { createTeleCoderApp } from './github/app/telecoder-app.js';
@@ -45,6 +47,7 @@ export class TeleCoderBuilder {
   #llm?: LLMFactory;
   #handlers: Handler[] = [];
   #chatReapIntervalMs?: number;
+  #pipeline?: Pipeline | ((pipeline: Pipeline) => Pipeline);
 
   withConfig(config: Config): this {
     this.#config = config;
@@ -86,6 +89,14 @@ export class TeleCoderBuilder {
     this.#llm = typeof llm === 'function' ? llm : () => llm;
     return this;
   }
+  /**
+   * The stages of a task: a Pipeline, or an edit of the one TELECODER_STAGES describes, e.g.
+   * `withPipeline((p) => p.replace('review', myReview).remove('index'))`.
+   */
+  withPipeline(pipeline: Pipeline | ((pipeline: Pipeline) => Pipeline)): this {
+    this.#pipeline = pipeline;
+    return this;
+  }
   /** How often idle chats are looked for (default 30 s); tests make it short. */
   withChatReapInterval(ms: number): this {
     this.#chatReapIntervalMs = ms;
@@ -122,6 +133,8 @@ export class TeleCoderBuilder {
     ];
     const providers = this.#replaceProviders ? this.#providers : [...this.#providers, ...builtInProviders];
     const llm = this.#llm ?? cachedLLMFactory(config);
+    const pipeline =
+      typeof this.#pipeline === 'function' ? this.#pipeline(defaultPipeline(config.pipeline.stages)) : this.#pipeline;
     const engine = new Engine({
       store,
       bus,
@@ -132,6 +145,7 @@ export class TeleCoderBuilder {
       config,
       logger,
       ...(this.#chatReapIntervalMs !== undefined ? { chatReapIntervalMs: this.#chatReapIntervalMs } : {}),
+      ...(pipeline ? { pipeline } : {}),
     });
     return new TeleCoder({ config, logger, store, bus, runtime, engine, handlers: this.#handlers });
   }

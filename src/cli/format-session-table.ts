@@ -32,7 +32,11 @@ export function formatSessionDetails(session: SessionJson): string {
     ['PR', session.pr_url],
     ['Error', session.error],
     ['Result', session.result ? (session.result.type === 'text' ? session.result.content : session.result.type) : null],
-    ['Tokens', `${session.usage.input_tokens} in, ${session.usage.output_tokens} out, ${session.usage.turns} turns`],
+    [
+      'Tokens',
+      `${session.usage.input_tokens} in, ${session.usage.output_tokens} out, ${session.usage.turns} turns` +
+        (typeof session.usage.cost_usd === 'number' ? `, $${session.usage.cost_usd.toFixed(4)}` : ''),
+    ],
     ['Created', session.created_at],
     ['Updated', session.updated_at],
     ['Prompt', session.prompt],

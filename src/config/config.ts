@@ -5,6 +5,8 @@ import bytes from 'bytes';
 import ms from 'ms';
 import { z } from 'zod';
 import { TeleCoderError } from '../errors.js';
+import { parsePriceOverrides, type PriceTable } from '../pipeline/pricing.js';
+import { parseStageNames, type BuiltinStageName } from '../pipeline/stage-names.js';
 
 /**
  * Every setting TeleCoder reads from the environment, parsed once at start-up. The names of the
@@ -65,6 +67,19 @@ export interface Config {
     name: string;
     maxTurns: number;
     commandTimeoutMs: number;
+  };
+
+  /** The task pipeline (see README "Pipeline"). */
+  pipeline: {
+    /** TELECODER_STAGES: the built-in stages to run, in their fixed order. */
+    stages: BuiltinStageName[];
+    maxFixAttempts: number;
+    /** Review (and verify judgement) model; undefined: the session's model. */
+    reviewerModel: string | undefined;
+    maxTokens: number | undefined;
+    maxCostUsd: number | undefined;
+    /** TELECODER_PRICES overrides (the defaults are added where the budget is made). */
+    prices: PriceTable;
   };
 
   maxConcurrent: number;
@@ -141,6 +156,24 @@ function positiveNumber(name: string, fallback: number) {
     });
 }
 
+function optionalPositive(name: string, integer: boolean) {
+  return z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      if (value === undefined || value.trim() === '') return undefined;
+      const parsed = Number(value);
+      if (!Number.isFinite(parsed) || parsed <= 0 || (integer && !Number.isInteger(parsed))) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `${name} must be a positive ${integer ? 'whole number' : 'number'}, or unset for no limit (got "${value}")`,
+        });
+        return z.NEVER;
+      }
+      return parsed;
+    });
+}
+
 const optionalText = z
   .string()
   .optional()
@@ -204,6 +237,22 @@ const envSchema = z.object({
   TELECODER_MAX_CONCURRENT: int('TELECODER_MAX_CONCURRENT', 2),
   TELECODER_MAX_REVISIONS: int('TELECODER_MAX_REVISIONS', 1, 0),
   TELECODER_MAX_SUBTASKS: int('TELECODER_MAX_SUBTASKS', 5),
+  TELECODER_MAX_FIX_ATTEMPTS: int('TELECODER_MAX_FIX_ATTEMPTS', 2, 0),
+  TELECODER_REVIEWER_MODEL: optionalText,
+  TELECODER_MAX_TOKENS: optionalPositive('TELECODER_MAX_TOKENS', true),
+  TELECODER_MAX_COST_USD: optionalPositive('TELECODER_MAX_COST_USD', false),
+  TELECODER_PRICES: z.string().optional(),
+  TELECODER_STAGES: z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      const result = parseStageNames(value);
+      if (typeof result === 'string') {
+        ctx.addIssue({ code: 'custom', message: result });
+        return z.NEVER;
+      }
+      return result;
+    }),
   TELECODER_CHAT_IDLE_TIMEOUT: duration('TELECODER_CHAT_IDLE_TIMEOUT', '30m'),
   TELECODER_CHAT_MAX_MESSAGES: int('TELECODER_CHAT_MAX_MESSAGES', 50),
   LOG_LEVEL: optionalText,
@@ -250,6 +299,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         `(any long random string; clients send it as "Authorization: Bearer <token>").`,
     );
   }
+  let prices: PriceTable;
+  try {
+    prices = parsePriceOverrides(e.TELECODER_PRICES);
+  } catch (error) {
+    throw new TeleCoderError(`telecoder: invalid configuration:\n- ${(error as Error).message}`);
+  }
   const provider = e.TELECODER_LLM_PROVIDER || undefined;
   // GitHub Enterprise Server: Probot's GHE_HOST/GHE_PROTOCOL point the API and git at the host.
   const gheBase = e.GHE_HOST ? `${e.GHE_PROTOCOL || 'https'}://${e.GHE_HOST.replace(/\/+$/, '')}` : undefined;
@@ -293,6 +348,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       name: e.TELECODER_CODING_AGENT || 'builtin',
       maxTurns: e.TELECODER_MAX_TURNS,
       commandTimeoutMs: e.TELECODER_COMMAND_TIMEOUT,
+    },
+    pipeline: {
+      stages: e.TELECODER_STAGES,
+      maxFixAttempts: e.TELECODER_MAX_FIX_ATTEMPTS,
+      reviewerModel: e.TELECODER_REVIEWER_MODEL,
+      maxTokens: e.TELECODER_MAX_TOKENS,
+      maxCostUsd: e.TELECODER_MAX_COST_USD,
+      prices,
     },
     maxConcurrent: e.TELECODER_MAX_CONCURRENT,
     maxRevisions: e.TELECODER_MAX_REVISIONS,

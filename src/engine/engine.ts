@@ -20,6 +20,8 @@ import {
   type TaskRequest,
   type TokenUsage,
 } from '../model/session.js';
+import { defaultPipeline } from '../pipeline/default-pipeline.js';
+import type { Pipeline } from '../pipeline/pipeline.js';
 import type { Runtime, Sandbox } from '../sandbox/runtime.js';
 import type { SessionStore } from '../store/session-store.js';
 import { ChatSessions, type LiveChat } from './chat-sessions.js';
@@ -34,8 +36,17 @@ import { providerFor, validateTaskRequest } from './validate-task-request.js';
 
 export type EngineConfig = Pick<
   Config,
-  'dataDir' | 'maxConcurrent' | 'allowLocalRepos' | 'sandbox' | 'agent' | 'chatIdleTimeoutMs' | 'chatMaxMessages'
->;
+  | 'dataDir'
+  | 'maxConcurrent'
+  | 'allowLocalRepos'
+  | 'sandbox'
+  | 'agent'
+  | 'chatIdleTimeoutMs'
+  | 'chatMaxMessages'
+  | 'maxRevisions'
+  | 'maxSubtasks'
+  | 'pipeline'
+> & { llm: Pick<Config['llm'], 'plannerModel'> };
 
 export interface EngineOptions {
   store: SessionStore;
@@ -51,7 +62,13 @@ export interface EngineOptions {
   newId?: () => string;
   /** How often idle chats are looked for (they end after config.chatIdleTimeoutMs); default 30 s. */
   chatReapIntervalMs?: number;
+  /** The stages of a task; default the built-in ones named by TELECODER_STAGES. Chats never use it. */
+  pipeline?: Pipeline;
 }
+
+/** Stages that ask the planner model; review and verify ask the reviewer model. */
+const PLANNER_STAGES = new Set(['decompose', 'plan']);
+const REVIEWER_STAGES = new Set(['review', 'verify']);
 
 /** Why a running session's signal was aborted. */
 type AbortReason = 'stop' | 'shutdown';
@@ -79,12 +96,14 @@ export class Engine implements SessionService {
   readonly #queue: PQueue;
   readonly #running = new Map<string, RunningSession>();
   readonly #chats: ChatSessions;
+  readonly #pipeline: Pipeline;
   #reaper: NodeJS.Timeout | undefined;
   #accepting = false;
 
   constructor(options: EngineOptions) {
     this.#options = options;
     this.#chats = new ChatSessions({ logger: options.logger });
+    this.#pipeline = options.pipeline ?? defaultPipeline(options.config.pipeline.stages);
     this.#queue = new PQueue({ concurrency: options.config.maxConcurrent, autoStart: false });
   }
 
@@ -364,6 +383,25 @@ export class Engine implements SessionService {
         },
       },
       agentLimits: { maxTurns: config.agent.maxTurns, commandTimeoutMs: config.agent.commandTimeoutMs },
+      pipeline: this.#pipeline,
+      llmFor: (stage) => {
+        const model = PLANNER_STAGES.has(stage)
+          ? config.llm.plannerModel
+          : REVIEWER_STAGES.has(stage)
+            ? config.pipeline.reviewerModel
+            : undefined;
+        return this.#options.llm(model ?? session.model ?? undefined);
+      },
+      limits: {
+        maxSubtasks: config.maxSubtasks,
+        maxFixAttempts: config.pipeline.maxFixAttempts,
+        maxRevisions: config.maxRevisions,
+      },
+      budget: {
+        ...(config.pipeline.maxTokens !== undefined ? { maxTokens: config.pipeline.maxTokens } : {}),
+        ...(config.pipeline.maxCostUsd !== undefined ? { maxCostUsd: config.pipeline.maxCostUsd } : {}),
+      },
+      prices: config.pipeline.prices,
     };
   }
 
@@ -424,8 +462,14 @@ export class Engine implements SessionService {
           if (controller.signal.aborted) void sandbox.destroy().catch(() => undefined);
         },
       });
-      this.#finish(id, 'complete', { result: outcome.result, usage: outcome.usage });
-      log.info({ result: outcome.result.type }, 'session complete');
+      if (outcome.stoppedBy) {
+        // The work so far is delivered (the result says where), but the task is not done.
+        this.#finish(id, 'error', { error: outcome.stoppedBy, result: outcome.result, usage: outcome.usage });
+        log.info({ result: outcome.result.type, reason: outcome.stoppedBy }, 'session stopped by its budget');
+      } else {
+        this.#finish(id, 'complete', { result: outcome.result, usage: outcome.usage });
+        log.info({ result: outcome.result.type }, 'session complete');
+      }
     } catch (error) {
       this.#finishFailed(
         id,

@@ -1,4 +1,8 @@
 import type { Session, TokenUsage } from '../model/session.js';
+import { formatUsd } from '../pipeline/budget.js';
+import type { PipelineResult, StepReport } from '../pipeline/pipeline.js';
+import { formatCheckResults } from '../pipeline/run-checks.js';
+import { objectionsText } from '../pipeline/stages/review-stage.js';
 
 const TITLE_PROMPT_LENGTH = 72;
 
@@ -20,7 +24,8 @@ export function commitMessage(session: Session): string {
 
 export function formatUsage(usage: TokenUsage): string {
   const total = usage.inputTokens + usage.outputTokens;
-  return `${total.toLocaleString('en-US')} tokens (${usage.inputTokens.toLocaleString('en-US')} in, ${usage.outputTokens.toLocaleString('en-US')} out) over ${usage.turns} agent turns`;
+  const cost = usage.costUsd !== undefined ? `, ${formatUsd(usage.costUsd)}` : '';
+  return `${total.toLocaleString('en-US')} tokens (${usage.inputTokens.toLocaleString('en-US')} in, ${usage.outputTokens.toLocaleString('en-US')} out${cost}) over ${usage.turns} LLM turns`;
 }
 
 /** Quotes untrusted text so it renders as text and cannot close the quote or ping anyone. */
@@ -32,11 +37,81 @@ export function quote(text: string): string {
     .join('\n');
 }
 
+/** A plan as markdown; its text came from a model that read untrusted input, so it is quoted. */
+function planMarkdown(step: StepReport): string[] {
+  const plan = step.plan;
+  if (!plan) return ['_No plan._'];
+  return [
+    quote(
+      [
+        `Files: ${plan.files.length > 0 ? plan.files.join(', ') : '(none named)'}`,
+        `Approach: ${plan.approach}`,
+        `Testing: ${plan.testing}`,
+        ...(plan.risks.length > 0 ? [`Risks: ${plan.risks.join('; ')}`] : []),
+      ].join('\n'),
+    ),
+  ];
+}
+
+/** The pipeline's part of the body: steps, plans, checks, review, and why it stopped early. */
+export function pipelineSections(result: PipelineResult): string[] {
+  const { steps } = result;
+  const many = steps.length > 1;
+  const lines: string[] = [];
+  if (result.stoppedBy) {
+    lines.push('## ⚠️ Stopped early', `The session stopped before finishing: ${result.stoppedBy}. This pull request holds the work done until then.`, '');
+  }
+  if (many || steps.some((step) => step.status === '❌')) {
+    lines.push('## Steps');
+    steps.forEach((step, index) => {
+      const notes = step.notes.length > 0 ? ` — ${step.notes.join('; ')}` : '';
+      lines.push(`${index + 1}. ${step.status} ${step.title.replace(/\n/g, ' ')}${notes}`);
+    });
+    if (steps.some((step) => step.status === '❌')) lines.push('', 'Failed steps were rolled back: their changes are not in this pull request.');
+    lines.push('');
+  }
+  if (steps.some((step) => step.plan)) {
+    lines.push('## Plan');
+    steps.forEach((step, index) => {
+      if (many) lines.push(`**Step ${index + 1}: ${step.title.replace(/\n/g, ' ')}**`);
+      lines.push(...planMarkdown(step), '');
+    });
+  }
+  if (steps.some((step) => step.checks)) {
+    lines.push('## Checks');
+    steps.forEach((step, index) => {
+      if (!step.checks) return;
+      if (many) lines.push(`**Step ${index + 1}**`);
+      if (step.attempts.fixes > 0) lines.push(`_The last run, after ${step.attempts.fixes} fix attempt(s):_`);
+      lines.push(formatCheckResults(step.checks), '');
+    });
+  }
+  const reviewed = steps.filter((step) => step.review || step.notes.some((note) => note.startsWith('review')));
+  if (reviewed.length > 0) {
+    lines.push('## Review');
+    steps.forEach((step, index) => {
+      const prefix = many ? `Step ${index + 1}: ` : '';
+      if (step.review) {
+        const verdict = step.review.verdict === 'approve' ? '✅ approved' : '❌ changes requested';
+        lines.push(`${prefix}${verdict} after ${step.attempts.revisions} revision round(s)`, quote(step.review.summary));
+        if (step.review.verdict === 'request_changes') {
+          lines.push('', 'Objections that remain:', quote(objectionsText(step.review)));
+        }
+        lines.push('');
+      } else if (step.notes.some((note) => note.startsWith('review'))) {
+        lines.push(`${prefix}_review unavailable: the reviewer gave no usable answer_`, '');
+      }
+    });
+  }
+  return lines;
+}
+
 export function pullRequestBody(options: {
   session: Session;
   summary: string;
   changedFiles: string[];
   usage: TokenUsage;
+  pipeline?: PipelineResult;
 }): string {
   const { session, summary, changedFiles, usage } = options;
   const files = changedFiles.slice(0, 50).map((file) => `- \`${file}\``);
@@ -51,6 +126,7 @@ export function pullRequestBody(options: {
     '## Summary',
     summary.trim() || '_The agent gave no summary._',
     '',
+    ...(options.pipeline ? pipelineSections(options.pipeline) : []),
     `## Files changed (${changedFiles.length})`,
     ...files,
     '',

@@ -4,12 +4,15 @@ import type { GitProvider } from '../gitprovider/provider.js';
 import type { LLMClient } from '../llm/client.js';
 import type { Logger } from '../logger.js';
 import type { Session, SessionEventType, SessionResult, TokenUsage } from '../model/session.js';
+import { Budget, type BudgetLimits } from '../pipeline/budget.js';
+import { usageOf, type Pipeline } from '../pipeline/pipeline.js';
+import { priceTable, type PriceTable } from '../pipeline/pricing.js';
+import type { StageLimits } from '../pipeline/stage.js';
 import type { Runtime, Sandbox, SandboxLimits } from '../sandbox/runtime.js';
 import { deliverChange } from './deliver-change.js';
 import { prepareWorkspace, releaseWorkspace } from './prepare-workspace.js';
 import { agentInstructions, readProjectInstructions } from './project-instructions.js';
 import { commitMessage, pullRequestBody, pullRequestTitle } from './pull-request-text.js';
-import { runAgentInSandbox } from './run-agent-in-sandbox.js';
 
 export { describeSandboxExit } from './run-agent-in-sandbox.js';
 
@@ -22,6 +25,14 @@ export interface RunTaskDeps {
   workspacesDir: string;
   sandbox: { network: string; limits: SandboxLimits };
   agentLimits: { maxTurns: number; commandTimeoutMs: number };
+  /** The stages a task goes through. */
+  pipeline: Pipeline;
+  /** The client for a stage (planner and reviewer models where configured). */
+  llmFor(stage: string): LLMClient;
+  limits: Omit<StageLimits, 'commandTimeoutMs' | 'maxTurns'>;
+  budget: Pick<BudgetLimits, 'maxTokens' | 'maxCostUsd'>;
+  /** TELECODER_PRICES overrides. */
+  prices: PriceTable;
 }
 
 export interface RunTaskContext {
@@ -36,6 +47,8 @@ export interface RunTaskContext {
 export interface RunTaskOutcome {
   result: SessionResult;
   usage: TokenUsage;
+  /** A budget stopped the work early: the session ends as an error with this reason, its result kept. */
+  stoppedBy?: string;
 }
 
 /**
@@ -53,17 +66,26 @@ export async function runTask(deps: RunTaskDeps, context: RunTaskContext): Promi
     const project = await readProjectInstructions(workspace);
     if (project) emit('output', `Following the repository's ${project.file}`);
 
-    const { summary, usage } = await runAgentInSandbox(
-      { agent: deps.agent, llm: deps.llm, sandboxLimits: deps.sandbox.limits, agentLimits: deps.agentLimits },
-      {
-        sandbox,
-        prompt: session.prompt,
-        instructions: agentInstructions(project, session.options),
-        signal,
-        emit,
-        onUsage: (usage) => context.recordUsage(usage),
-      },
-    );
+    const budget = new Budget({ limits: deps.budget, prices: priceTable(deps.prices) });
+    const outcome = await deps.pipeline.run({
+      session,
+      sandbox,
+      sandboxLimits: deps.sandbox.limits,
+      workspace: { baseSha: workspace.baseSha, baseBranch: workspace.baseBranch },
+      llmFor: (stage) => deps.llmFor(stage),
+      agent: deps.agent,
+      agentInstructions: agentInstructions(project, session.options),
+      budget,
+      signal,
+      emit,
+      limits: { ...deps.limits, maxTurns: deps.agentLimits.maxTurns, commandTimeoutMs: deps.agentLimits.commandTimeoutMs },
+      onUsage: (usage) => context.recordUsage(usage),
+    });
+    const warning = budget.costLimitWarning();
+    if (warning) emit('output', `Note: ${warning}`);
+    const { summary, stoppedBy } = outcome;
+    const usage = usageOf(outcome.usage);
+    const stopped = stoppedBy ? { stoppedBy } : {};
     signal.throwIfAborted();
 
     const delivered = await deliverChange({
@@ -80,25 +102,26 @@ export async function runTask(deps: RunTaskDeps, context: RunTaskContext): Promi
           ? null
           : {
               title: pullRequestTitle(session),
-              body: pullRequestBody({ session, summary, changedFiles, usage }),
+              body: pullRequestBody({ session, summary, changedFiles, usage, pipeline: outcome }),
               ...(session.options.draft ? { draft: true } : {}),
             },
     });
     if (!delivered.committed) {
       emit('output', 'The task changed no files; answering with text');
-      return { result: { type: 'text', content: summary }, usage };
+      return { result: { type: 'text', content: summary }, usage, ...stopped };
     }
     if (revision) {
       return {
         result: { type: 'pr', content: summary, prUrl: revision.prUrl, prNumber: revision.prNumber, branch: session.branch },
         usage,
+        ...stopped,
       };
     }
     if (!delivered.pr) {
-      return { result: { type: 'branch', content: summary, branch: session.branch }, usage };
+      return { result: { type: 'branch', content: summary, branch: session.branch }, usage, ...stopped };
     }
     const { pr } = delivered;
-    return { result: { type: 'pr', content: summary, prUrl: pr.url, prNumber: pr.number, branch: session.branch }, usage };
+    return { result: { type: 'pr', content: summary, prUrl: pr.url, prNumber: pr.number, branch: session.branch }, usage, ...stopped };
   } finally {
     await releaseWorkspace({ sandbox, workspace }, deps.logger, session.id);
   }

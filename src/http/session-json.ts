@@ -13,6 +13,8 @@ export interface TokenUsageJson {
   input_tokens: number;
   output_tokens: number;
   turns: number;
+  /** USD, when every model used has a price. */
+  cost_usd?: number;
 }
 
 export interface SessionJson {
@@ -62,7 +64,12 @@ export function resultToJson(result: SessionResult): SessionResultJson {
 }
 
 export function usageToJson(usage: TokenUsage): TokenUsageJson {
-  return { input_tokens: usage.inputTokens, output_tokens: usage.outputTokens, turns: usage.turns };
+  return {
+    input_tokens: usage.inputTokens,
+    output_tokens: usage.outputTokens,
+    turns: usage.turns,
+    ...(typeof usage.costUsd === 'number' ? { cost_usd: usage.costUsd } : {}),
+  };
 }
 
 export function sessionToJson(session: Session): SessionJson {

@@ -30,6 +30,8 @@ export interface TokenUsage {
   outputTokens: number;
   /** Agent turns (LLM round trips) spent. */
   turns: number;
+  /** USD spent, when every model used has a price (TELECODER_PRICES). */
+  costUsd?: number;
 }
 
 /**
@@ -52,6 +54,10 @@ export interface TaskOptions {
    * is assembled context rather than words a person wrote (an issue's title).
    */
   title?: string;
+  /** Commands the verify stage runs before the checks (the repository configuration's setupCommands). */
+  setupCommands?: string[];
+  /** Commands the verify stage runs instead of the detected checks (testCommands). */
+  testCommands?: string[];
 }
 
 export interface PullRequestRevision {

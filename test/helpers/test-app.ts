@@ -37,6 +37,8 @@ export function testEnv(options: TestAppOptions & { dataDir: string }): NodeJS.P
     TELECODER_MODEL: 'scripted-model',
     GITHUB_TOKEN: CANARY_GITHUB_TOKEN,
     TELECODER_GIT_URL: options.gitUrl ?? 'file:///nonexistent',
+    // The agent alone: tests that script only the agent's requests. Pipeline tests set the stages.
+    TELECODER_STAGES: 'code',
     ...(options.provider === 'anthropic'
       ? { ANTHROPIC_API_KEY: CANARY_LLM_KEY, ANTHROPIC_BASE_URL: options.llmUrl }
       : { OPENAI_API_KEY: CANARY_LLM_KEY, OPENAI_BASE_URL: `${options.llmUrl}/v1` }),
