@@ -395,7 +395,8 @@ export class Engine implements SessionService {
       limits: {
         maxSubtasks: config.maxSubtasks,
         maxFixAttempts: config.pipeline.maxFixAttempts,
-        maxRevisions: config.maxRevisions,
+        // A repository's own configuration may ask for more or fewer review rounds.
+        maxRevisions: session.options.maxRevisions ?? config.maxRevisions,
       },
       budget: {
         ...(config.pipeline.maxTokens !== undefined ? { maxTokens: config.pipeline.maxTokens } : {}),

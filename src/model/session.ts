@@ -54,6 +54,8 @@ export interface TaskOptions {
    * is assembled context rather than words a person wrote (an issue's title).
    */
   title?: string;
+  /** Review rounds for this task, instead of TELECODER_MAX_REVISIONS (the repository configuration's). */
+  maxRevisions?: number;
   /** Commands the verify stage runs before the checks (the repository configuration's setupCommands). */
   setupCommands?: string[];
   /** Commands the verify stage runs instead of the detected checks (testCommands). */

@@ -260,6 +260,34 @@ describe('GitHub webhooks: signatures, deliveries, actors and permissions', () =
       expect(edits.at(-1)).toContain(`TeleCoder session \`${done.id}\` changed nothing and answered`);
     });
 
+    it("applies the repository's .github/telecoder.yml to the session it starts", async () => {
+      const login = 'person-configured';
+      const yaml = [
+        'triggerLabel: telecoder',
+        'draft: true',
+        'maxRevisions: 3',
+        'setupCommands: [npm ci]',
+        'testCommands: [npm test]',
+        'instructions: Keep it small.',
+      ].join('\n');
+      github.scope.get(/\/repos\/Codertocat\/Hello-World\/contents\/.*telecoder\.yml/).reply(200, yaml);
+      acceptedTaskMocks(7200);
+      github.scope.get(`${REPO}/collaborators/${login}/permission`).reply(200, { permission: 'write', role_name: 'write', user: { login } });
+      const response = await deliver(started.url, { event: 'issues', payload: labeled(login), secret: SECRET });
+      expect(response.status).toBe(200);
+      const [session] = started.app.store.listSessions();
+      expect(session!.options).toMatchObject({
+        issueNumber: 1,
+        draft: true,
+        maxRevisions: 3,
+        setupCommands: ['npm ci'],
+        testCommands: ['npm test'],
+        instructions: 'Keep it small.',
+      });
+      await waitForFinal(started.app, session!.id);
+      await started.app.githubIdle();
+    });
+
     it('creates exactly one session when the same delivery arrives five times at once', async () => {
       noRepoConfig(5);
       acceptedTaskMocks(7100);

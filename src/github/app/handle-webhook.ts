@@ -143,7 +143,13 @@ async function buildRequest(input: {
 }): Promise<Omit<TaskRequest, 'origin' | 'deliveryId'>> {
   const { github, where, trigger, pr, repoConfig } = input;
   const repo = `${where.owner}/${where.repo}`;
-  const instructions = repoConfig.instructions ? { instructions: repoConfig.instructions } : {};
+  // What the repository's .github/telecoder.yml asks of every task and revision.
+  const fromRepoConfig = {
+    ...(repoConfig.instructions ? { instructions: repoConfig.instructions } : {}),
+    ...(repoConfig.maxRevisions !== undefined ? { maxRevisions: repoConfig.maxRevisions } : {}),
+    ...(repoConfig.setupCommands ? { setupCommands: repoConfig.setupCommands } : {}),
+    ...(repoConfig.testCommands ? { testCommands: repoConfig.testCommands } : {}),
+  };
   if (trigger.kind === 'pr-revision') {
     const [diff, reviewComments] = await Promise.all([
       fetchPullRequestDiff(github, where, trigger.prNumber),
@@ -152,7 +158,7 @@ async function buildRequest(input: {
     const options: TaskOptions = {
       revision: { prNumber: trigger.prNumber, prUrl: pr!.url, headBranch: pr!.headRef },
       title: `address review feedback on #${trigger.prNumber}`,
-      ...instructions,
+      ...fromRepoConfig,
     };
     return { repo, prompt: revisionPrompt({ where, trigger, diff, ...(reviewComments ? { reviewComments } : {}) }), options };
   }
@@ -162,7 +168,7 @@ async function buildRequest(input: {
     title: sanitizeUntrustedText(trigger.title, { maxLength: 200 }),
     ...(repoConfig.draft ? { draft: true } : {}),
     ...(repoConfig.baseBranch ? { baseBranch: repoConfig.baseBranch } : {}),
-    ...instructions,
+    ...fromRepoConfig,
   };
   return { repo, prompt: await issueTaskPrompt({ github, where, trigger, canWrite: input.canWrite }), options };
 }
