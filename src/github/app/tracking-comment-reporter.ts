@@ -21,6 +21,9 @@ export interface TrackingCommentReporterOptions {
 
 interface CommentState {
   origin: GitHubOrigin;
+  /** The pipeline's current step and stage, when the task runs through stages. */
+  progress?: string;
+  /** The agent's latest tool call. */
   step?: string;
   /** Something changed since the last write began. */
   dirty: boolean;
@@ -30,7 +33,15 @@ interface CommentState {
   lastWriteAt: number;
 }
 
-const EVENTS_THAT_CHANGE_THE_COMMENT = new Set(['status', 'tool', 'done', 'result', 'error']);
+const EVENTS_THAT_CHANGE_THE_COMMENT = new Set(['status', 'progress', 'tool', 'done', 'result', 'error']);
+
+/** "Step 2/3: add the rate limiter — verifying", from a pipeline 'progress' event. */
+function describeProgress(data: unknown): string | undefined {
+  const { step, total, title, status } = (data ?? {}) as { step?: unknown; total?: unknown; title?: unknown; status?: unknown };
+  if (typeof step !== 'number' || typeof total !== 'number') return undefined;
+  const name = typeof title === 'string' && title.trim() ? `: ${title.trim().slice(0, 120)}` : '';
+  return `Step ${step}/${total}${name}${typeof status === 'string' ? ` — ${status}` : ''}`;
+}
 
 /**
  * Keeps the tracking comment of every session that came from GitHub up to date: queued, working
@@ -89,6 +100,10 @@ export class TrackingCommentReporter {
     }
     if (state.final) return;
     if (event.type === 'tool') state.step = describeToolCall(event.data) ?? state.step;
+    if (event.type === 'progress') {
+      state.progress = describeProgress(event.data) ?? state.progress;
+      state.step = undefined;
+    }
     if (event.type === 'done') state.final = true;
     state.dirty = true;
     this.#schedule(event.sessionId, state);
@@ -148,7 +163,8 @@ export class TrackingCommentReporter {
     const { origin } = state;
     const where = { owner: origin.owner, repo: origin.repo };
     const github = await this.#options.auth(origin.installationId);
-    const step = session.status === 'running' ? state.step : undefined;
+    const now = [state.progress, state.step].filter(Boolean).join(', ');
+    const step = session.status === 'running' && now ? now : undefined;
     const body = renderTrackingComment(session, step);
     // The origin in the store is the truth: a comment created before a restart is edited, not duplicated.
     const stored = session.origin as GitHubOrigin;
