@@ -4,7 +4,7 @@ import type { Session, SessionEventType } from '../model/session.js';
 import type { Sandbox, SandboxLimits } from '../sandbox/runtime.js';
 import type { Budget } from './budget.js';
 import type { CheckResult } from './run-checks.js';
-import type { Plan, ReviewVerdict } from './schemas.js';
+import type { Plan, ReviewVerdict, VerifyVerdict } from './schemas.js';
 
 export type StepProgress = 'planning' | 'coding' | 'verifying' | 'reviewing' | 'done' | 'failed';
 
@@ -21,6 +21,8 @@ export interface StepState {
   revisionRounds: number;
   /** Every review verdict, in order; the last one is the one that counts. */
   reviews: ReviewVerdict[];
+  /** The verifier's reading of the latest failing checks, when it gave one. */
+  verification?: VerifyVerdict;
   /** What the agent said it did (or its answer). */
   summary?: string;
   /** Things people should know about this step (a stage that was unavailable, why it failed). */

@@ -10,10 +10,15 @@ import { startScriptedLLM, type RecordedRequest, type ScriptedResponse } from '.
 import { startTestApp, waitForFinal, type StartedTestApp, type TestAppOptions } from '../helpers/test-app.js';
 
 type ScriptedLLM = Awaited<ReturnType<typeof startScriptedLLM>>;
-type Stage = 'decompose' | 'plan' | 'review' | 'agent';
+type Stage = 'decompose' | 'plan' | 'verify' | 'review' | 'agent';
 type Answer = ScriptedResponse | ((request: RecordedRequest) => ScriptedResponse);
 
-const STAGE_TOOLS: Record<string, Stage> = { submit_decomposition: 'decompose', submit_plan: 'plan', submit_review: 'review' };
+const STAGE_TOOLS: Record<string, Stage> = {
+  submit_decomposition: 'decompose',
+  submit_plan: 'plan',
+  submit_verification: 'verify',
+  submit_review: 'review',
+};
 const ALL_STAGES = 'index,decompose,plan,code,verify,review';
 
 function toolNames(request: RecordedRequest): string[] {
@@ -36,6 +41,14 @@ function stageRouter(queues: Partial<Record<Stage, Answer[]>>) {
     decompose: { toolCalls: [{ name: 'submit_decomposition', arguments: { steps: [{ title: 'Do the task', description: 'All of it.' }] } }] },
     plan: {
       toolCalls: [{ name: 'submit_plan', arguments: { files: ['x'], approach: 'PLAN-APPROACH-MARKER edit the file', testing: 'run the tests', risks: [] } }],
+    },
+    verify: {
+      toolCalls: [
+        {
+          name: 'submit_verification',
+          arguments: { passed: false, summary: 'VERIFIER-MARKER a check failed.', failures: [{ check: 'the failing check', problem: 'see the output' }] },
+        },
+      ],
     },
     review: { toolCalls: [{ name: 'submit_review', arguments: { verdict: 'approve', summary: 'Looks right.', objections: [] } }] },
   };
@@ -238,6 +251,11 @@ describe('the pipeline: plan → code → verify → review, in one sandbox', ()
     const fixRound = textOf(router.requests('agent')[1]!);
     expect(fixRound).toContain('npm test');
     expect(fixRound).toContain('<untrusted_feedback>');
+    // The verifier read the failing output (fenced as data) and its reading led the fix round.
+    expect(router.requests('verify')).toHaveLength(1);
+    expect(textOf(router.requests('verify')[0]!)).toContain('sum adds');
+    expect(textOf(router.requests('verify')[0]!)).toContain('<untrusted_checks>');
+    expect(fixRound).toContain('VERIFIER-MARKER');
     // The reviewer saw the passing checks.
     expect(textOf(router.requests('review')[0]!)).toContain('1 passed, 0 failed');
   });

@@ -1,6 +1,10 @@
 import { detectChecks, resolveChecks } from '../detect-checks.js';
+import { renderPrompt } from '../prompt-templates.js';
 import { formatCheckResults, runChecks, type CheckResult } from '../run-checks.js';
+import { STRUCTURED_TOOLS, VerifyVerdictSchema, type VerifyVerdict } from '../schemas.js';
 import type { PipelineStage, StageContext } from '../stage.js';
+import { askStage } from './ask-stage.js';
+import { planText } from './plan-stage.js';
 
 /** A real failure of the code: not a missing tool, not skipped after a failed setup. */
 export function isRealFailure(result: CheckResult): boolean {
@@ -12,6 +16,11 @@ export function isRealFailure(result: CheckResult): boolean {
  * detected ones). Real failures go back to the code stage as feedback, up to
  * TELECODER_MAX_FIX_ATTEMPTS rounds; after that the step fails. Missing tools are reported, never
  * blamed on the code.
+ *
+ * Exit codes decide whether the checks passed: command output is untrusted and may claim
+ * anything. When they fail, the verifier model reads the output and returns a structured verdict
+ * naming each failure and its decisive lines, which leads the coder's next round; a verifier that
+ * cannot answer in shape leaves the raw results as the feedback.
  */
 export class VerifyStage implements PipelineStage {
   readonly name = 'verify';
@@ -43,10 +52,15 @@ export class VerifyStage implements PipelineStage {
     }
     if (!results.some(isRealFailure)) return;
 
+    const verification = await this.#verdict(context, results);
     if (step.fixAttempts < limits.maxFixAttempts) {
       step.fixAttempts++;
       context.emit('output', `Checks failed; sending them back to the coder (fix attempt ${step.fixAttempts} of ${limits.maxFixAttempts})`);
-      step.feedback = `The project's checks failed after your change. Fix the code so they pass.\n\n${formatCheckResults(results)}`;
+      step.feedback = [
+        "The project's checks failed after your change. Fix the code so they pass.",
+        ...(verification ? [`The verifier's reading: ${verification.summary}\n${failuresText(verification)}`] : []),
+        formatCheckResults(results),
+      ].join('\n\n');
       context.state.repeatFrom = 'code';
       return;
     }
@@ -54,4 +68,32 @@ export class VerifyStage implements PipelineStage {
     step.notes.push(`checks still failing after ${step.fixAttempts} fix attempt(s)`);
     context.emit('output', `Checks still fail after ${step.fixAttempts} fix attempt(s); the step failed`);
   }
+
+  async #verdict(context: StageContext, results: CheckResult[]): Promise<VerifyVerdict | undefined> {
+    const { session, step } = context;
+    const prompt = renderPrompt(
+      'verify',
+      {},
+      {
+        task: `${session.prompt}\n\nThis step: ${step.title}\n${step.description}`,
+        plan: planText(step.plan),
+        checks: formatCheckResults(results),
+      },
+    );
+    const answer = await askStage(context, this.name, { prompt, schema: VerifyVerdictSchema, ...STRUCTURED_TOOLS.verify });
+    if (!answer.ok) {
+      context.emit('output', `Verifier unavailable (${answer.problem}); the raw check results go to the coder`);
+      step.verification = undefined;
+      return undefined;
+    }
+    // The exit codes already said the checks failed; a verdict that says otherwise is not believed.
+    const verdict: VerifyVerdict = answer.value.passed ? { passed: false, summary: answer.value.summary, failures: [] } : answer.value;
+    step.verification = verdict;
+    context.emit('output', `Verifier: ${verdict.summary}`);
+    return verdict;
+  }
+}
+
+function failuresText(verdict: VerifyVerdict): string {
+  return verdict.failures.map((failure) => `- ${failure.check}: ${failure.problem}`).join('\n');
 }
