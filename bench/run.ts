@@ -90,6 +90,8 @@ async function oneSession(image: string, repo: string): Promise<SessionTimes> {
     ANTHROPIC_API_KEY: 'bench',
     ANTHROPIC_BASE_URL: llm.url,
     TELECODER_MODEL: 'scripted-model',
+    // The agent alone: what is measured is TeleCoder's overhead around the sandbox, not the stages.
+    TELECODER_STAGES: 'code',
   });
   // LLM time as the agent sees it: every complete() call, SDK and loopback HTTP included.
   let llmTime = 0;

@@ -1,7 +1,7 @@
 import { errorMessage } from '../errors.js';
 import type { TokenUsage } from '../model/session.js';
 import { BudgetExceededError, type Budget, type BudgetTotals } from './budget.js';
-import { commitCheckpoint, headSha, rollBack } from './checkpoint.js';
+import { commitCheckpoint, rollBack } from './checkpoint.js';
 import type { CheckResult } from './run-checks.js';
 import type { Plan, ReviewVerdict } from './schemas.js';
 import type { PipelineStage, PipelineState, StageContext, StepProgress, StepState } from './stage.js';
@@ -126,7 +126,7 @@ export class Pipeline {
    * error rejects.
    */
   async run(input: PipelineInput): Promise<PipelineResult> {
-    const { budget, session, sandbox } = input;
+    const { budget, session } = input;
     const signal = AbortSignal.any([input.signal, budget.signal]);
     const state: PipelineState = { repoContext: '', steps: [], current: 0, checkpoint: input.workspace.baseSha };
     const context: StageContext = {
@@ -154,7 +154,7 @@ export class Pipeline {
         await stage.run(context);
       }
       if (state.steps.length === 0) state.steps.push(newStep(shortTitle(session.options.title ?? session.prompt), session.prompt));
-      state.checkpoint = await headSha(sandbox, signal);
+      // The sandbox holds a copy of the server's clone, so its HEAD is the clone's base: the first checkpoint.
       for (let index = 0; index < state.steps.length; index++) {
         checkLimits(budget, input.limits.maxTurns);
         state.current = index;
@@ -210,7 +210,8 @@ export class Pipeline {
       return;
     }
     step.status = 'done';
-    state.checkpoint = await commitCheckpoint(sandbox, `step ${number}: ${step.title}`, signal);
+    // Only a later step can be rolled back to this point; after the last one the patch is taken as is.
+    if (number < state.steps.length) state.checkpoint = await commitCheckpoint(sandbox, `step ${number}: ${step.title}`, signal);
     context.progress('done');
   }
 }
