@@ -9,8 +9,9 @@ WORKDIR /app
 COPY package.json package-lock.json tsconfig.json ./
 COPY src ./src
 COPY bench ./bench
-# The benchmark reuses a few test helpers (scripted LLM, git fixtures); tsc compiles them with it.
+# The benchmark reuses a few test helpers and webhook fixtures; tsc compiles them with it.
 COPY test/helpers ./test/helpers
+COPY test/fixtures ./test/fixtures
 COPY bin ./bin
 COPY sandbox ./sandbox
 COPY app.yml ./
