@@ -118,6 +118,7 @@ export class TeleCoderBuilder {
       new DockerRuntime({
         image: config.sandbox.image,
         baseImage: config.sandbox.baseImage,
+        ...(config.sandbox.caCertsFile ? { caCertsFile: config.sandbox.caCertsFile } : {}),
         contextDir: join(packageRoot(), 'sandbox'),
         logger,
         // Servers sharing one Docker engine (several data dirs) must not sweep each other's sandboxes.
@@ -220,7 +221,7 @@ export class TeleCoder {
    */
   async start(): Promise<void> {
     const { githubApp } = this.config;
-    const api = createApiHandler({ service: this.engine, apiToken: this.config.apiToken, logger: this.logger });
+    const api = createApiHandler({ service: this.engine, caches: this.engine, apiToken: this.config.apiToken, logger: this.logger });
     this.#background = new BackgroundWork(this.logger);
     const prepared = await createHttpServer({
       host: this.config.addr.host,

@@ -1,7 +1,7 @@
-import type { MessageJson, SessionEventJson, SessionJson } from '../http/session-json.js';
+import type { CachePruneJson, MessageJson, RepositoryCacheJson, SessionEventJson, SessionJson } from '../http/session-json.js';
 import { CliError } from './cli-io.js';
 
-export type { MessageJson, SessionEventJson, SessionJson };
+export type { CachePruneJson, MessageJson, RepositoryCacheJson, SessionEventJson, SessionJson };
 
 /** The server answered with an error status; `message` is its `{error}` text. */
 export class ApiError extends CliError {
@@ -61,6 +61,15 @@ export class ApiClient {
 
   stopSession(id: string): Promise<SessionJson> {
     return this.#json('POST', `/api/sessions/${encodeURIComponent(id)}/stop`);
+  }
+
+  listCaches(): Promise<RepositoryCacheJson[]> {
+    return this.#json('GET', '/api/caches');
+  }
+
+  /** Frees the caches of `repos`; without them, of every repository. */
+  pruneCaches(repos?: readonly string[]): Promise<CachePruneJson> {
+    return this.#json('POST', '/api/caches/prune', repos && repos.length > 0 ? { repos } : undefined);
   }
 
   /** Opens the event stream; the caller reads and cancels the body. */

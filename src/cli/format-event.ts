@@ -50,6 +50,13 @@ function formatProgress(data: unknown): string {
   return oneLine(`Step ${String(data.step)}/${String(data.total)}: ${String(data.title ?? '')}${status}`);
 }
 
+/** The setup stage's end (its start and each command already show as output lines). */
+function formatSetup(data: unknown): string | undefined {
+  if (!isObject(data) || data.status === 'running' || data.status === 'skipped') return undefined;
+  const seconds = typeof data.durationMs === 'number' ? ` in ${(data.durationMs / 1000).toFixed(1)} s` : '';
+  return data.status === 'passed' ? `▸ Setup done${seconds}` : `▸ Setup failed${seconds}; the agent works on without it`;
+}
+
 /** One event as the lines a person reads in `run` and `logs`; undefined for bookkeeping events. */
 export function formatEvent(event: SessionEventJson): string | undefined {
   const { data } = event;
@@ -66,6 +73,8 @@ export function formatEvent(event: SessionEventJson): string | undefined {
       return typeof data === 'string' ? (data.trim() === '' ? undefined : formatOutput(data)) : formatOutput(JSON.stringify(data));
     case 'error':
       return `✗ ${oneLine(String(data), 1000)}`;
+    case 'setup':
+      return formatSetup(data);
     default:
       // result, usage and done are summed up once the stream ends.
       return undefined;

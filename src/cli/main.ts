@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { errorMessage } from '../errors.js';
 import { ApiClient } from './api-client.js';
 import { CliError, type CliIo } from './cli-io.js';
+import { cacheListCommand, cachePruneCommand } from './commands/cache-commands.js';
 import type { CommandContext } from './commands/command-context.js';
 import { runCommand } from './commands/run-command.js';
 import { serveCommand } from './commands/serve-command.js';
@@ -91,6 +92,27 @@ export async function main(argv: string[], io: CliIo = defaultIo()): Promise<num
     .option('--json', 'print the stopped session as JSON')
     .action(async (id: string, options: { json?: boolean }, command: Command) => {
       exitCode = await stopCommand(context(command), id, options);
+    });
+
+  const cache = program
+    .command('cache')
+    .description("the server's per-repository caches: git mirrors and dependency volumes");
+
+  cache
+    .command('list')
+    .description("each repository's git mirror and dependency cache, with their sizes")
+    .option('--json', 'print JSON')
+    .action(async (options: { json?: boolean }, command: Command) => {
+      exitCode = await cacheListCommand(context(command), options);
+    });
+
+  cache
+    .command('prune')
+    .description('free the caches of these repositories (of every repository without --repo); exits 1 if any were kept')
+    .option('--repo <repo...>', 'owner/name, or a path to a local repository (repeatable)')
+    .option('--json', 'print what was pruned and kept as JSON')
+    .action(async (options: { repo?: string[]; json?: boolean }, command: Command) => {
+      exitCode = await cachePruneCommand(context(command), options);
     });
 
   program

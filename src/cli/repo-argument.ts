@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { UsageError } from './cli-io.js';
 
 const TRAILING_REPO = /\s+--repo(?:=|\s+)(\S+)\s*$/;
@@ -19,10 +20,26 @@ export function splitTrailingRepo(prompt: string): { prompt: string; repo: strin
  */
 export function resolveRepoArgument(repo: string, cwd: string): string {
   if (!/^[./~]/.test(repo)) return repo;
-  const expanded = repo === '~' || repo.startsWith('~/') ? `${homedir()}${repo.slice(1)}` : repo;
-  const absolute = resolve(cwd, expanded);
+  const absolute = absoluteRepoPath(repo, cwd);
   if (!existsSync(absolute)) {
     throw new UsageError(`--repo ${repo}: no such directory (${absolute}); give an existing local repository or owner/name`);
   }
   return absolute;
+}
+
+/**
+ * Like resolveRepoArgument, but the path need not exist any more: what names a repository's
+ * caches (`telecoder cache prune --repo ./gone`) may outlive its checkout.
+ */
+export function absoluteRepoPath(repo: string, cwd: string): string {
+  if (repo.startsWith('file://')) {
+    try {
+      return resolve(fileURLToPath(repo));
+    } catch {
+      return repo;
+    }
+  }
+  if (!/^[./~]/.test(repo)) return repo;
+  const expanded = repo === '~' || repo.startsWith('~/') ? `${homedir()}${repo.slice(1)}` : repo;
+  return resolve(cwd, expanded);
 }

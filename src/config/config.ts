@@ -56,11 +56,15 @@ export interface Config {
     image: string;
     /** Base image when the sandbox image has to be built (an air-gapped site passes its own). */
     baseImage: string;
+    /** TELECODER_SANDBOX_CA_CERTS: a PEM file of extra CAs the sandbox image trusts (a TLS-inspecting proxy). */
+    caCertsFile: string | undefined;
     network: string;
     memoryBytes: number;
     cpus: number;
     pids: number;
     wallClockMs: number;
+    /** TELECODER_DEPENDENCY_CACHE: mount a per-repository cache volume for package managers. */
+    dependencyCache: boolean;
   };
 
   agent: {
@@ -73,6 +77,8 @@ export interface Config {
   pipeline: {
     /** TELECODER_STAGES: the built-in stages to run, in their fixed order. */
     stages: BuiltinStageName[];
+    /** TELECODER_SETUP_TIMEOUT: all setup commands of a session together. */
+    setupTimeoutMs: number;
     maxFixAttempts: number;
     /** Review (and verify judgement) model; undefined: the session's model. */
     reviewerModel: string | undefined;
@@ -195,7 +201,7 @@ const envSchema = z.object({
   GITHUB_TOKEN: optionalText,
   GITHUB_API_URL: optionalText,
   TELECODER_GIT_URL: optionalText,
-  TELECODER_ALLOW_LOCAL_REPOS: boolText(true),
+  TELECODER_ALLOW_LOCAL_REPOS: z.string().optional(),
   APP_ID: optionalText,
   PRIVATE_KEY: optionalText,
   PRIVATE_KEY_PATH: optionalText,
@@ -222,6 +228,7 @@ const envSchema = z.object({
   TELECODER_LLM_TIMEOUT: duration('TELECODER_LLM_TIMEOUT', '10m'),
   TELECODER_DOCKER_IMAGE: optionalText,
   TELECODER_SANDBOX_BASE_IMAGE: optionalText,
+  TELECODER_SANDBOX_CA_CERTS: optionalText,
   TELECODER_DOCKER_NETWORK: optionalText,
   TELECODER_SANDBOX_MEMORY: size('TELECODER_SANDBOX_MEMORY', '4gb'),
   TELECODER_SANDBOX_CPUS: positiveNumber('TELECODER_SANDBOX_CPUS', 2),
@@ -234,6 +241,8 @@ const envSchema = z.object({
     .optional(),
   TELECODER_MAX_TURNS: int('TELECODER_MAX_TURNS', 60),
   TELECODER_COMMAND_TIMEOUT: duration('TELECODER_COMMAND_TIMEOUT', '10m'),
+  TELECODER_SETUP_TIMEOUT: duration('TELECODER_SETUP_TIMEOUT', '10m'),
+  TELECODER_DEPENDENCY_CACHE: boolText(true),
   TELECODER_MAX_CONCURRENT: int('TELECODER_MAX_CONCURRENT', 2),
   TELECODER_MAX_REVISIONS: int('TELECODER_MAX_REVISIONS', 1, 0),
   TELECODER_MAX_SUBTASKS: int('TELECODER_MAX_SUBTASKS', 5),
@@ -315,7 +324,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     githubToken: e.GITHUB_TOKEN,
     githubApiUrl: (e.GITHUB_API_URL ?? (gheBase ? `${gheBase}/api/v3` : 'https://api.github.com')).replace(/\/+$/, ''),
     githubGitUrl: (e.TELECODER_GIT_URL ?? gheBase ?? 'https://github.com').replace(/\/+$/, ''),
-    allowLocalRepos: e.TELECODER_ALLOW_LOCAL_REPOS,
+    // A server reachable from other machines must not clone whatever repositories sit on its disk
+    // for any API client, so local paths are on by default only on loopback.
+    allowLocalRepos: boolText(isLoopbackHost(addr.host)).parse(e.TELECODER_ALLOW_LOCAL_REPOS),
     githubApp: {
       appId: e.APP_ID,
       privateKey: readPrivateKey(e.PRIVATE_KEY, e.PRIVATE_KEY_PATH),
@@ -338,11 +349,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     sandbox: {
       image: e.TELECODER_DOCKER_IMAGE ?? 'telecoder-sandbox',
       baseImage: e.TELECODER_SANDBOX_BASE_IMAGE ?? 'debian:bookworm-slim',
+      caCertsFile: e.TELECODER_SANDBOX_CA_CERTS,
       network: e.TELECODER_DOCKER_NETWORK ?? 'telecoder-net',
       memoryBytes: e.TELECODER_SANDBOX_MEMORY,
       cpus: e.TELECODER_SANDBOX_CPUS,
       pids: e.TELECODER_SANDBOX_PIDS,
       wallClockMs: e.TELECODER_SANDBOX_TIMEOUT,
+      dependencyCache: e.TELECODER_DEPENDENCY_CACHE,
     },
     agent: {
       name: e.TELECODER_CODING_AGENT || 'builtin',
@@ -351,6 +364,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     pipeline: {
       stages: e.TELECODER_STAGES,
+      setupTimeoutMs: e.TELECODER_SETUP_TIMEOUT,
       maxFixAttempts: e.TELECODER_MAX_FIX_ATTEMPTS,
       reviewerModel: e.TELECODER_REVIEWER_MODEL,
       maxTokens: e.TELECODER_MAX_TOKENS,

@@ -12,6 +12,8 @@ export interface LiveChat {
   lastActivity: number;
   /** A pull request is being made from the sandbox right now. */
   delivering: boolean;
+  /** Told to the agent with every message when workspace setup failed. */
+  setupProblem?: string;
 }
 
 /**

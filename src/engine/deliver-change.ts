@@ -21,7 +21,7 @@ export interface DeliverChangeContext {
 }
 
 export type DeliverChangeOutcome =
-  | { committed: false }
+  | { committed: false; leftOut: string[] }
   | { committed: true; changedFiles: string[]; pr: PullRequestRef | null };
 
 /**
@@ -34,15 +34,23 @@ export async function deliverChange(context: DeliverChangeContext): Promise<Deli
   const { session, workspace, signal, emit } = context;
   const patch = await extractPatch(context.sandbox, workspace.baseSha, { signal });
   // The patch is everything since the clone. After an earlier delivery (a chat's second pull
-  // request) HEAD is past the base, so the index and tree go back to the base first; the commit
+  // request) HEAD is past the base, so the index goes back to the base first; the commit
   // then holds the whole work and stays a fast-forward of the earlier one.
-  await runGit(['read-tree', '--reset', '-u', workspace.baseSha], { cwd: workspace.dir, signal });
-  const { changedFiles } = await workspace.applyPatch(patch, { signal });
-  if (changedFiles.length === 0) return { committed: false };
+  await runGit(['read-tree', '--reset', workspace.baseSha], { cwd: workspace.dir, signal });
+  const { changedFiles, leftOut } = await workspace.applyPatch(patch, { signal });
+  if (leftOut.length > 0) {
+    const shown = leftOut.slice(0, 5).join(', ');
+    emit(
+      'output',
+      `Left out of the change: ${leftOut.length} file(s) ignored by the repository's .gitignore or inside node_modules/ or .venv/ ` +
+        `(${shown}${leftOut.length > 5 ? ', …' : ''})`,
+    );
+  }
+  if (changedFiles.length === 0) return { committed: false, leftOut };
   // Files are counted from the clone's base: for a chat's later pull request, the whole work so far.
   emit('output', `Committing ${changedFiles.length} changed file(s)`);
   const sha = await workspace.commit({ message: context.commitMessage });
-  if (sha === null) return { committed: false };
+  if (sha === null) return { committed: false, leftOut };
   signal.throwIfAborted();
 
   // Fresh access: short-lived tokens may have expired while the agent worked.

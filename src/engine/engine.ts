@@ -6,6 +6,7 @@ import type { CodingAgent } from '../agent/coding-agent.js';
 import type { Config } from '../config/config.js';
 import { ConflictError, NotFoundError, TeleCoderError, errorMessage } from '../errors.js';
 import type { EventBus, EventListener } from '../events/event-bus.js';
+import { RepoMirrors } from '../git/repo-mirrors.js';
 import type { GitProvider } from '../gitprovider/provider.js';
 import type { LLMClient } from '../llm/client.js';
 import type { Logger } from '../logger.js';
@@ -22,9 +23,11 @@ import {
 } from '../model/session.js';
 import { defaultPipeline } from '../pipeline/default-pipeline.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
+import { setUpWorkspace, setupProblemText } from '../pipeline/setup/set-up-workspace.js';
 import type { Runtime, Sandbox } from '../sandbox/runtime.js';
 import type { SessionStore } from '../store/session-store.js';
 import { ChatSessions, type LiveChat } from './chat-sessions.js';
+import { RepositoryCaches, repoKey, type RepositoryCache } from './repository-caches.js';
 import { chatPrompt, chatPullRequestBody } from './chat-text.js';
 import { deliverChange } from './deliver-change.js';
 import { prepareWorkspace } from './prepare-workspace.js';
@@ -64,6 +67,8 @@ export interface EngineOptions {
   chatReapIntervalMs?: number;
   /** The stages of a task; default the built-in ones named by TELECODER_STAGES. Chats never use it. */
   pipeline?: Pipeline;
+  /** Default: mirrors under the data dir's mirrors/. */
+  mirrors?: RepoMirrors;
 }
 
 /** Stages that ask the planner model; review and verify ask the reviewer model. */
@@ -97,6 +102,8 @@ export class Engine implements SessionService {
   readonly #running = new Map<string, RunningSession>();
   readonly #chats: ChatSessions;
   readonly #pipeline: Pipeline;
+  readonly #mirrors: RepoMirrors;
+  readonly #caches: RepositoryCaches;
   #reaper: NodeJS.Timeout | undefined;
   #accepting = false;
 
@@ -105,6 +112,32 @@ export class Engine implements SessionService {
     this.#chats = new ChatSessions({ logger: options.logger });
     this.#pipeline = options.pipeline ?? defaultPipeline(options.config.pipeline.stages);
     this.#queue = new PQueue({ concurrency: options.config.maxConcurrent, autoStart: false });
+    this.#mirrors = options.mirrors ?? new RepoMirrors({ dir: join(options.config.dataDir, 'mirrors') });
+    this.#caches = new RepositoryCaches({
+      mirrors: this.#mirrors,
+      runtime: options.runtime,
+      workspacesDir: join(options.config.dataDir, 'workspaces'),
+      logger: options.logger,
+    });
+  }
+
+  /** The per-repository caches: git mirrors and dependency volumes. */
+  async listCaches(): Promise<RepositoryCache[]> {
+    return this.#caches.list();
+  }
+
+  /** Frees the caches of these repositories (all when omitted); repositories with a running session are kept. */
+  async pruneCaches(repos?: readonly string[]): Promise<{ pruned: string[]; kept: Array<{ repo: string; reason: string }> }> {
+    const busy = new Set([...this.#running.keys()].flatMap((id) => {
+      const repo = this.#options.store.getSession(id)?.repo;
+      return repo ? [repoKey(repo)] : [];
+    }));
+    return this.#caches.prune({ ...(repos ? { repos } : {}), busy: (repo) => busy.has(repoKey(repo)) });
+  }
+
+  /** The per-repository git mirrors sessions clone from. */
+  get mirrors(): RepoMirrors {
+    return this.#mirrors;
   }
 
   /**
@@ -139,6 +172,11 @@ export class Engine implements SessionService {
     } catch (error) {
       // Docker being down must not keep the API from serving; sessions will fail with the reason.
       logger.warn({ err: error }, 'could not sweep orphaned sandboxes');
+    }
+    try {
+      await this.#caches.sweep(new Set(store.listSessions().map((session) => session.repo)));
+    } catch (error) {
+      logger.warn({ err: error }, 'could not sweep stale clones and caches');
     }
     this.#accepting = true;
     const pending = store.listSessions({ status: 'pending' }).reverse();
@@ -373,6 +411,8 @@ export class Engine implements SessionService {
       llm: this.#options.llm(session.model ?? undefined),
       logger,
       workspacesDir: join(config.dataDir, 'workspaces'),
+      mirrors: this.#mirrors,
+      dependencyCache: config.sandbox.dependencyCache,
       sandbox: {
         network: config.sandbox.network,
         limits: {
@@ -395,6 +435,7 @@ export class Engine implements SessionService {
       limits: {
         maxSubtasks: config.maxSubtasks,
         maxFixAttempts: config.pipeline.maxFixAttempts,
+        setupTimeoutMs: config.pipeline.setupTimeoutMs,
         // A repository's own configuration may ask for more or fewer review rounds.
         maxRevisions: session.options.maxRevisions ?? config.maxRevisions,
       },
@@ -511,6 +552,15 @@ export class Engine implements SessionService {
           },
         });
         chat = this.#chats.add(id, prepared);
+        // A chat installs the project's dependencies once, like a task's setup stage.
+        const setup = await setUpWorkspace(chat.sandbox, {
+          setupCommands: session.options.setupCommands,
+          timeoutMs: deps.limits.setupTimeoutMs,
+          signal,
+          emit,
+        });
+        const problem = setupProblemText(setup);
+        if (problem) chat.setupProblem = problem;
       }
       entry.sandbox = chat.sandbox;
 
@@ -521,6 +571,7 @@ export class Engine implements SessionService {
           {
             sandbox: chat.sandbox,
             prompt: chatPrompt(store.listMessages(id)),
+            ...(chat.setupProblem ? { instructions: chat.setupProblem } : {}),
             signal,
             emit,
             // The agent counts from zero on every message; the chat's usage is the sum of them all.

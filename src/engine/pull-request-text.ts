@@ -3,6 +3,7 @@ import { formatUsd } from '../pipeline/budget.js';
 import type { PipelineResult, StepReport } from '../pipeline/pipeline.js';
 import { formatCheckResults } from '../pipeline/run-checks.js';
 import { objectionsText } from '../pipeline/stages/review-stage.js';
+import { problemsOf, problemsSection } from './work-problems.js';
 
 const TITLE_PROMPT_LENGTH = 72;
 
@@ -53,6 +54,18 @@ function planMarkdown(step: StepReport): string[] {
   ];
 }
 
+/** Workspace setup: what was installed, and the output of what failed. */
+function setupSection(result: PipelineResult): string[] {
+  const setup = result.setup;
+  if (!setup || setup.status === 'skipped') return [];
+  const lines = ['## Setup'];
+  if (setup.status === 'failed') {
+    lines.push('⚠️ Installing the dependencies failed; the agent was told and worked on. Commands that need them may have failed for that reason.', '');
+  }
+  lines.push(formatCheckResults(setup.results).replace(/^\*\*Checks:\*\*/, '**Setup commands:**'), '');
+  return lines;
+}
+
 /** The pipeline's part of the body: steps, plans, checks, review, and why it stopped early. */
 export function pipelineSections(result: PipelineResult): string[] {
   const { steps } = result;
@@ -67,9 +80,10 @@ export function pipelineSections(result: PipelineResult): string[] {
       const notes = step.notes.length > 0 ? ` — ${step.notes.join('; ')}` : '';
       lines.push(`${index + 1}. ${step.status} ${step.title.replace(/\n/g, ' ')}${notes}`);
     });
-    if (steps.some((step) => step.status === '❌')) lines.push('', 'Failed steps were rolled back: their changes are not in this pull request.');
+    if (steps.some((step) => step.status === '❌')) lines.push('', 'Failed steps are flagged ❌; their changes are in this pull request.');
     lines.push('');
   }
+  lines.push(...setupSection(result));
   if (steps.some((step) => step.plan)) {
     lines.push('## Plan');
     steps.forEach((step, index) => {
@@ -120,6 +134,7 @@ export function pullRequestBody(options: {
   return [
     // GitHub closes the issue when this pull request merges.
     ...(issueNumber ? [`Fixes #${issueNumber}`, ''] : []),
+    ...(options.pipeline ? problemsSection(problemsOf(options.pipeline)) : []),
     '## Task',
     quote(taskTitle(session)),
     '',

@@ -1,5 +1,6 @@
 import type { CodingAgent } from '../agent/coding-agent.js';
 import type { GitWorkspace } from '../git/git-workspace.js';
+import type { RepoMirrors } from '../git/repo-mirrors.js';
 import type { GitProvider } from '../gitprovider/provider.js';
 import type { LLMClient } from '../llm/client.js';
 import type { Logger } from '../logger.js';
@@ -13,6 +14,22 @@ import { deliverChange } from './deliver-change.js';
 import { prepareWorkspace, releaseWorkspace } from './prepare-workspace.js';
 import { agentInstructions, readProjectInstructions } from './project-instructions.js';
 import { commitMessage, pullRequestBody, pullRequestTitle } from './pull-request-text.js';
+import { needsFlag, problemsOf, problemsSentence } from './work-problems.js';
+
+/** The task asked for a change and none could be delivered: the session ends as an error. */
+export class UndeliveredWorkError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UndeliveredWorkError';
+  }
+}
+
+/** The result's text: where the work is and, plainly first, what is wrong with it. */
+function withWarning(where: string, problem: string | undefined, summary: string): string {
+  if (!problem) return summary;
+  const head = `${where}, but ${problem}.`;
+  return summary.trim() ? `${head}\n\n${summary.trim()}` : head;
+}
 
 export { describeSandboxExit } from './run-agent-in-sandbox.js';
 
@@ -23,7 +40,9 @@ export interface RunTaskDeps {
   llm: LLMClient;
   logger: Logger;
   workspacesDir: string;
+  mirrors: RepoMirrors;
   sandbox: { network: string; limits: SandboxLimits };
+  dependencyCache: boolean;
   agentLimits: { maxTurns: number; commandTimeoutMs: number };
   /** The stages a task goes through. */
   pipeline: Pipeline;
@@ -85,7 +104,9 @@ export async function runTask(deps: RunTaskDeps, context: RunTaskContext): Promi
     if (warning) emit('output', `Note: ${warning}`);
     const { summary, stoppedBy } = outcome;
     const usage = usageOf(outcome.usage);
-    const stopped = stoppedBy ? { stoppedBy } : {};
+    const problems = problemsOf(outcome);
+    const flagged = needsFlag(problems);
+    const problemText = problemsSentence(problems);
     signal.throwIfAborted();
 
     const delivered = await deliverChange({
@@ -96,32 +117,59 @@ export async function runTask(deps: RunTaskDeps, context: RunTaskContext): Promi
       signal,
       emit,
       commitMessage: commitMessage(session),
-      // A revision's push updates its pull request; a task opens one.
+      // A revision's push updates its pull request; a task opens one (a draft when the work is flagged).
       pullRequest: (changedFiles) =>
         revision
           ? null
           : {
               title: pullRequestTitle(session),
               body: pullRequestBody({ session, summary, changedFiles, usage, pipeline: outcome }),
-              ...(session.options.draft ? { draft: true } : {}),
+              ...(session.options.draft || flagged ? { draft: true } : {}),
             },
     });
     if (!delivered.committed) {
+      // Nothing to deliver. For a question that is the answer; for work that failed or was cut
+      // short, a text answer would hide that the change the user asked for does not exist.
+      const undelivered = stoppedBy ?? (flagged ? problemText ?? 'a step failed' : undefined);
+      if (undelivered) throw new UndeliveredWorkError(`the task produced no change to deliver: ${undelivered}`);
+      if (delivered.leftOut.length > 0) {
+        throw new UndeliveredWorkError(
+          `the agent's changes were all to files the repository ignores or to installed dependencies ` +
+            `(${delivered.leftOut.slice(0, 5).join(', ')}${delivered.leftOut.length > 5 ? ', …' : ''}), so there is nothing to deliver`,
+        );
+      }
       emit('output', 'The task changed no files; answering with text');
-      return { result: { type: 'text', content: summary }, usage, ...stopped };
+      return { result: { type: 'text', content: summary }, usage, ...(stoppedBy ? { stoppedBy } : {}) };
     }
+    const flags = flagged
+      ? {
+          ...(problems.failingChecks.length > 0 ? { failingChecks: problems.failingChecks } : {}),
+          ...(problemText ? { warning: problemText } : {}),
+        }
+      : problemText
+        ? { warning: problemText }
+        : {};
+    const stopped = stoppedBy ? { stoppedBy } : {};
     if (revision) {
+      const content = withWarning(`Pushed to pull request #${revision.prNumber}`, problemText, summary);
       return {
-        result: { type: 'pr', content: summary, prUrl: revision.prUrl, prNumber: revision.prNumber, branch: session.branch },
+        result: { type: 'pr', content, prUrl: revision.prUrl, prNumber: revision.prNumber, branch: session.branch, ...flags },
         usage,
         ...stopped,
       };
     }
     if (!delivered.pr) {
-      return { result: { type: 'branch', content: summary, branch: session.branch }, usage, ...stopped };
+      const content = withWarning(`Pushed to branch ${session.branch}`, problemText, summary);
+      return { result: { type: 'branch', content, branch: session.branch, ...flags }, usage, ...stopped };
     }
     const { pr } = delivered;
-    return { result: { type: 'pr', content: summary, prUrl: pr.url, prNumber: pr.number, branch: session.branch }, usage, ...stopped };
+    const draft = Boolean(session.options.draft || flagged);
+    const content = withWarning(`Pull request #${pr.number} is open${draft ? ' as a draft' : ''}`, problemText, summary);
+    return {
+      result: { type: 'pr', content, prUrl: pr.url, prNumber: pr.number, branch: session.branch, ...(draft ? { draft } : {}), ...flags },
+      usage,
+      ...stopped,
+    };
   } finally {
     await releaseWorkspace({ sandbox, workspace }, deps.logger, session.id);
   }

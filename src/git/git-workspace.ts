@@ -3,6 +3,7 @@ import { PassThrough, type Readable } from 'node:stream';
 import { pack } from 'tar-fs';
 import type { RepoAccess } from '../gitprovider/provider.js';
 import { GitError, runGit } from './run-git.js';
+import { isWorkspaceOnlyPath } from './workspace-only-paths.js';
 
 export const TELECODER_AUTHOR = { name: 'TeleCoder', email: 'telecoder@users.noreply.github.com' } as const;
 
@@ -140,7 +141,10 @@ export class GitWorkspace {
       const run = (args: string[], env?: Record<string, string>) =>
         runGit(args, { cwd: dir, timeoutMs: options.timeoutMs, signal: options.signal, ...(env ? { env } : {}) });
 
-      const cloneArgs = ['clone', '--quiet', '--depth', String(depth), '--no-tags', '--single-branch'];
+      // No checkout: the server never needs the files, only the index. The sandbox checks the
+      // tree out itself from the .git it is given (for a big repository, writing the files once
+      // there instead of on the server and again through a tar stream is most of the start time).
+      const cloneArgs = ['clone', '--quiet', '--no-checkout', '--depth', String(depth), '--no-tags', '--single-branch'];
       if (options.baseBranch !== undefined) cloneArgs.push('--branch', options.baseBranch);
       // `--` keeps a URL from ever being read as an option.
       cloneArgs.push('--', access.cloneUrl, dir);
@@ -160,7 +164,15 @@ export class GitWorkspace {
       const remoteDefaultBranch = access.defaultBranch ?? (options.baseBranch === undefined ? baseBranch : undefined);
 
       if (options.branch !== baseBranch) {
-        await run(['checkout', '--quiet', '-b', options.branch]);
+        await run(['update-ref', `refs/heads/${options.branch}`, baseSha, '']);
+        await run(['symbolic-ref', 'HEAD', `refs/heads/${options.branch}`]);
+      }
+      await run(['read-tree', 'HEAD']);
+      // The one kind of file the server does write: .gitignore files, which applyPatch asks what
+      // the base ignores. They come from the repository's own tree, never from the sandbox.
+      const ignoreFiles = (await run(['ls-files', '-z', '--', ':(glob).gitignore', ':(glob)**/.gitignore'])).stdout;
+      if (ignoreFiles !== '') {
+        await runGit(['checkout-index', '-f', '-z', '--stdin'], { cwd: dir, timeoutMs: options.timeoutMs, signal: options.signal, input: ignoreFiles });
       }
       return new GitWorkspace({
         dir,
@@ -179,8 +191,9 @@ export class GitWorkspace {
   }
 
   /**
-   * The whole clone, .git included, as a tar stream for the sandbox's workspace: every entry is
-   * owned by the sandbox user and named relative to `.`.
+   * The whole clone as a tar stream for the sandbox's workspace: its .git (the files are not
+   * checked out on the server; the sandbox does that, see checkoutInSandbox) and the .gitignore
+   * files. Every entry is owned by the sandbox user and named relative to `.`.
    */
   packForSandbox(options: { uid?: number; gid?: number } = {}): Readable {
     const uid = options.uid ?? SANDBOX_UID;
@@ -208,8 +221,15 @@ export class GitWorkspace {
     return out;
   }
 
-  /** Applies a binary patch (as made by extractPatch) to the index and working tree. */
-  async applyPatch(patch: string | Buffer, options: { signal?: AbortSignal } = {}): Promise<{ changedFiles: string[] }> {
+  /**
+   * Applies a binary patch (as made by extractPatch) to the index (the server checks no files out). New files the
+   * base's .gitignore ignores, and anything inside node_modules/ or .venv/, are left out: installed
+   * dependencies and build output are never part of a change, whatever the sandbox sent.
+   */
+  async applyPatch(
+    patch: string | Buffer,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<{ changedFiles: string[]; leftOut: string[] }> {
     const size = typeof patch === 'string' ? Buffer.byteLength(patch) : patch.length;
     if (size > this.#maxPatchBytes) {
       throw new Error(
@@ -218,7 +238,7 @@ export class GitWorkspace {
       );
     }
     const text = typeof patch === 'string' ? patch : patch.toString('utf8');
-    if (text.trim() === '') return { changedFiles: [] };
+    if (text.trim() === '') return { changedFiles: [], leftOut: [] };
     const gitPath = patchHeaderPaths(text).find(touchesGitDir);
     if (gitPath !== undefined) {
       throw new Error(`refusing the agent's patch: it touches git metadata (${gitPath.slice(0, 200)}); only repository files may change`);
@@ -226,17 +246,61 @@ export class GitWorkspace {
 
     const run = (args: string[], input?: string | Buffer) =>
       runGit(args, { cwd: this.dir, timeoutMs: this.#timeoutMs, signal: options.signal, ...(input !== undefined ? { input } : {}) });
+    const leftOut = await this.#pathsToLeaveOut(patch, run);
     const before = (await run(['write-tree'])).stdout.trim();
     try {
-      await run(['apply', '--index', '--binary', '--whitespace=nowarn', '-'], patch);
+      // --exclude takes a wildmatch pattern: the exact path, its special characters escaped.
+      const excludes = leftOut.map((path) => `--exclude=${path.replace(/[\\*?[\]]/g, '\\$&')}`);
+      // --cached: the patch goes into the index only. The server has no checked-out files, and
+      // never writes what the sandbox sent to its disk.
+      await run(['apply', '--cached', '--binary', '--whitespace=nowarn', ...excludes, '-'], patch);
     } catch (error) {
       const detail = error instanceof GitError ? error.stderr : String(error);
       throw new Error(`the agent's patch does not apply to ${this.branch} at ${this.baseSha.slice(0, 12)}: ${detail}`);
     }
     const after = (await run(['write-tree'])).stdout.trim();
-    if (before === after) return { changedFiles: [] };
+    if (before === after) return { changedFiles: [], leftOut };
     const names = (await run(['diff-tree', '-r', '-z', '--no-renames', '--name-only', before, after])).stdout;
-    return { changedFiles: names.split('\0').filter((name) => name !== '') };
+    return { changedFiles: names.split('\0').filter((name) => name !== ''), leftOut };
+  }
+
+  /**
+   * Paths of the patch that must not be delivered: inside a dependency directory, or new and
+   * ignored by the .gitignore files of the tree as it is now (the base, before the patch: the
+   * agent's own edits to .gitignore do not count). Tracked files are never reported by
+   * check-ignore, so changes to files the repository already has always go through.
+   */
+  async #pathsToLeaveOut(patch: string | Buffer, run: (args: string[], input?: string | Buffer) => Promise<{ stdout: string }>): Promise<string[]> {
+    const numstat = (await run(['apply', '--numstat', '-z', '-'], patch)).stdout;
+    const paths = new Set<string>();
+    // Each record: "added\tdeleted\tpath\0", or for a rename/copy "added\tdeleted\t\0from\0to\0".
+    const fields = numstat.split('\0');
+    for (let index = 0; index < fields.length; index++) {
+      const field = fields[index]!;
+      if (field === '') continue;
+      const parts = field.split('\t');
+      if (parts.length < 3) continue;
+      const path = parts.slice(2).join('\t');
+      if (path !== '') {
+        paths.add(path);
+      } else {
+        const to = fields[index + 2];
+        if (to) paths.add(to);
+        index += 2;
+      }
+    }
+    const leaveOut = new Set([...paths].filter(isWorkspaceOnlyPath));
+    const candidates = [...paths].filter((path) => !leaveOut.has(path));
+    if (candidates.length > 0) {
+      try {
+        const ignored = (await run(['check-ignore', '-z', '--stdin'], `${candidates.join('\0')}\0`)).stdout;
+        for (const path of ignored.split('\0')) if (path !== '') leaveOut.add(path);
+      } catch (error) {
+        // Exit 1: nothing is ignored.
+        if (!(error instanceof GitError && error.exitCode === 1)) throw error;
+      }
+    }
+    return [...leaveOut].sort();
   }
 
   /** Commits the index; null when nothing is staged. */

@@ -1,4 +1,5 @@
 import type { ExecResult, Sandbox } from '../sandbox/runtime.js';
+import { WORKSPACE_ONLY_PATHSPECS } from './workspace-only-paths.js';
 
 export interface ExtractPatchOptions {
   /** Largest patch accepted; a bigger one fails instead of arriving cut short. */
@@ -54,7 +55,9 @@ export async function extractPatch(sandbox: Sandbox, baseSha: string, options: E
       ...(options.signal ? { signal: options.signal } : {}),
     });
 
-  const added = await exec(['git', ...SANDBOX_GIT_CONFIG, 'add', '-A'], 64 * 1024);
+  // Installed dependencies and the virtualenv stay out even where .gitignore forgot them; the
+  // server drops them again (and anything the base's .gitignore ignores) when it applies the patch.
+  const added = await exec(['git', ...SANDBOX_GIT_CONFIG, 'add', '-A', '--', ...WORKSPACE_ONLY_PATHSPECS], 64 * 1024);
   if (added.timedOut) throw new Error('could not read the agent\'s changes: `git add -A` timed out in the sandbox');
   if (added.exitCode !== 0) throw unusable('add -A', added);
 
@@ -62,7 +65,7 @@ export async function extractPatch(sandbox: Sandbox, baseSha: string, options: E
     [
       'git', ...SANDBOX_GIT_CONFIG,
       'diff', '--cached', '--binary', '--no-color', '--no-ext-diff', '--no-textconv', '--full-index',
-      '--src-prefix=a/', '--dst-prefix=b/', baseSha,
+      '--src-prefix=a/', '--dst-prefix=b/', baseSha, '--', ...WORKSPACE_ONLY_PATHSPECS,
     ],
     maxOutputBytes,
   );

@@ -4,23 +4,29 @@ import type { SessionService } from '../engine/session-service.js';
 import { TeleCoderError } from '../errors.js';
 import { createLogger, type Logger } from '../logger.js';
 import { hasBearerToken, WWW_AUTHENTICATE } from './auth.js';
+import type { CacheService } from './cache-service.js';
 import { DEFAULT_BODY_LIMIT_BYTES, readJsonBody } from './read-json-body.js';
 import {
   createSessionBody,
   parseBody,
   parseEventId,
   parseLimit,
+  pruneCachesBody,
   sendMessageBody,
 } from './request-schemas.js';
 import { sendError, sendJson } from './send-json.js';
-import { messageToJson, sessionToJson } from './session-json.js';
+import { messageToJson, repositoryCacheToJson, sessionToJson } from './session-json.js';
 import { DEFAULT_HEARTBEAT_MS, DEFAULT_MAX_PENDING_BYTES, streamSessionEvents } from './sse-stream.js';
 
 /** A Probot server handler: resolves true when it answered the request, false to pass it on. */
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => boolean | Promise<boolean>;
 
+export type { CacheService };
+
 export interface ApiHandlerOptions {
   service: SessionService;
+  /** The per-repository caches (`/api/caches`); without it those routes answer 501. */
+  caches?: CacheService | undefined;
   /** When set, every /api/ route requires `Authorization: Bearer <apiToken>`. */
   apiToken?: string | undefined;
   logger?: Logger | undefined;
@@ -118,6 +124,26 @@ export function createApiHandler(options: ApiHandlerOptions): RequestHandler {
   on('POST', '/api/sessions/:id/stop', async (context) => {
     await readBody(context.req);
     sendJson(context.res, 200, sessionToJson(await service.stop(id(context))));
+  });
+
+  const cacheService = (): CacheService => {
+    if (options.caches) return options.caches;
+    throw new TeleCoderError('this TeleCoder server does not manage repository caches (it was started without a cache service)', 501);
+  };
+
+  on('GET', '/api/caches', async ({ res }) => {
+    sendJson(res, 200, (await cacheService().listCaches()).map(repositoryCacheToJson));
+  });
+
+  on('POST', '/api/caches/prune', async ({ req, res }) => {
+    // No body (or an empty one) prunes every repository; a body is checked before anything is done.
+    const raw = await readBody(req);
+    const body = parseBody(pruneCachesBody, raw === undefined ? {} : raw);
+    const result = await cacheService().pruneCaches(body.repos);
+    sendJson(res, 200, {
+      pruned: result.pruned,
+      kept: result.kept.map(({ repo, reason }) => ({ repo, reason })),
+    });
   });
 
   const allowedMethods = (path: string) => METHODS.filter((method) => router.find(method, path) !== null);

@@ -1,3 +1,5 @@
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { TeleCoderError } from '../errors.js';
 
@@ -49,6 +51,50 @@ export const sendMessageBody = z.object(
   { error: 'request body must be a JSON object like {"content": "..."}' },
 );
 export type SendMessageBody = z.infer<typeof sendMessageBody>;
+
+export const MAX_PRUNE_REPOS = 1000;
+
+/**
+ * A local repository's caches are kept under its absolute path (as the local provider names it),
+ * so a file:// URL or a trailing slash is taken as that path. GitHub names pass as given.
+ */
+function cacheRepoName(value: string): string {
+  if (!isLocalRepo(value)) return value;
+  let path = value;
+  if (value.startsWith('file://')) {
+    try {
+      path = fileURLToPath(value);
+    } catch {
+      return value;
+    }
+  }
+  const resolved = resolve(path);
+  return resolved.length > 1 ? resolved.replace(/\/+$/, '') : resolved;
+}
+
+const PRUNE_BODY_HINT = 'request body must be a JSON object like {"repos": ["owner/name"]}, or no body to prune every repository';
+
+/**
+ * `POST /api/caches/prune`. Unknown fields are refused rather than dropped: a misspelt `repos`
+ * must not turn into "prune everything".
+ */
+export const pruneCachesBody = z.strictObject(
+  {
+    repos: z
+      .array(repo.transform(cacheRepoName), { error: 'repos must be a list of repositories like ["owner/name"]' })
+      .min(1, { error: 'repos must not be empty; leave it out (or send no body) to prune every repository' })
+      .max(MAX_PRUNE_REPOS, { error: `repos may name at most ${MAX_PRUNE_REPOS} repositories` })
+      .transform((repos) => [...new Set(repos)])
+      .optional(),
+  },
+  {
+    error: (issue) =>
+      issue.code === 'unrecognized_keys'
+        ? `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((key) => `"${key}"`).join(', ')} in the request body; the only field is "repos"`
+        : PRUNE_BODY_HINT,
+  },
+);
+export type PruneCachesBody = z.infer<typeof pruneCachesBody>;
 
 /** Parses `value` with `schema`, or throws a 400 listing every problem. */
 export function parseBody<T>(schema: z.ZodType<T>, value: unknown): T {

@@ -7,6 +7,12 @@ export interface SessionResultJson {
   pr_url?: string;
   pr_number?: number;
   branch?: string;
+  /** The pull request is a draft because the work is flagged. */
+  draft?: boolean;
+  /** Checks that still fail on the delivered change; `before` is how they did on the base. */
+  failing_checks?: Array<{ name: string; command: string; before: 'passing' | 'failing' | 'unknown' }>;
+  /** What is wrong with the delivered work, in one sentence. */
+  warning?: string;
 }
 
 export interface TokenUsageJson {
@@ -60,6 +66,9 @@ export function resultToJson(result: SessionResult): SessionResultJson {
     ...(result.prUrl !== undefined ? { pr_url: result.prUrl } : {}),
     ...(result.prNumber !== undefined ? { pr_number: result.prNumber } : {}),
     ...(result.branch !== undefined ? { branch: result.branch } : {}),
+    ...(result.draft ? { draft: true } : {}),
+    ...(result.failingChecks ? { failing_checks: result.failingChecks } : {}),
+    ...(result.warning ? { warning: result.warning } : {}),
   };
 }
 
@@ -133,5 +142,28 @@ export function messageToJson(message: Message): MessageJson {
     role: message.role,
     content: message.content,
     created_at: message.createdAt,
+  };
+}
+
+/** `GET /api/caches`: what TeleCoder keeps for one repository between its sessions. */
+export interface RepositoryCacheJson {
+  repo: string;
+  /** The bare git mirror on the server; null when there is none. */
+  mirror: { path: string; bytes: number; updated_at: string } | null;
+  /** The dependency cache volume; `bytes` is null when Docker does not say. */
+  dependencies: { name: string; bytes: number | null } | null;
+}
+
+/** `POST /api/caches/prune`. */
+export interface CachePruneJson {
+  pruned: string[];
+  kept: Array<{ repo: string; reason: string }>;
+}
+
+export function repositoryCacheToJson(cache: import('../engine/repository-caches.js').RepositoryCache): RepositoryCacheJson {
+  return {
+    repo: cache.repo,
+    mirror: cache.mirror ? { path: cache.mirror.path, bytes: cache.mirror.bytes, updated_at: cache.mirror.updatedAt } : null,
+    dependencies: cache.dependencies ? { name: cache.dependencies.name, bytes: cache.dependencies.bytes } : null,
   };
 }

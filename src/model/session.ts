@@ -16,6 +16,8 @@ export type SessionMode = 'task' | 'chat';
  * - `pr`: a pull request was opened (or, for a revision, updated).
  * - `branch`: the work was pushed to a branch of a local repository (no pull request exists there).
  * - `text`: the task changed nothing; `content` is the agent's answer.
+ * A delivered change whose checks still fail is flagged: `draft`, `failingChecks`, and a first
+ * line of `content` that says so.
  */
 export interface SessionResult {
   type: 'pr' | 'branch' | 'text';
@@ -23,6 +25,12 @@ export interface SessionResult {
   prUrl?: string;
   prNumber?: number;
   branch?: string;
+  /** The pull request was opened as a draft because the work is flagged. */
+  draft?: boolean;
+  /** Checks that still fail on the delivered change, and how they did on the base. */
+  failingChecks?: Array<{ name: string; command: string; before: 'passing' | 'failing' | 'unknown' }>;
+  /** Problems with the delivered work in one sentence (failing checks, failed steps, failed setup). */
+  warning?: string;
 }
 
 export interface TokenUsage {
@@ -103,7 +111,9 @@ export interface Message {
 /**
  * Event types. `status` carries the new status; `output` agent text and tool output; `tool` a tool
  * call the agent made; `step` "Step i/n: title"; `progress` {step,total,title,status}; `error` the
- * reason a session failed; `result` the SessionResult; `usage` token usage so far; `done` is last.
+ * reason a session failed; `result` the SessionResult; `usage` token usage so far; `setup` the
+ * workspace setup's {status, durationMs, commands} (`running`, then `passed`, `failed` or
+ * `skipped`); `done` is last.
  */
 export type SessionEventType =
   | 'status'
@@ -114,6 +124,7 @@ export type SessionEventType =
   | 'error'
   | 'result'
   | 'usage'
+  | 'setup'
   | 'done';
 
 export interface SessionEvent {

@@ -6,9 +6,11 @@ import { DecomposeStage } from './stages/decompose-stage.js';
 import { IndexStage } from './stages/index-stage.js';
 import { PlanStage } from './stages/plan-stage.js';
 import { ReviewStage } from './stages/review-stage.js';
+import { SetupStage } from './stages/setup-stage.js';
 import { VerifyStage } from './stages/verify-stage.js';
 
 const FACTORIES: Record<BuiltinStageName, () => PipelineStage> = {
+  setup: () => new SetupStage(),
   index: () => new IndexStage(),
   decompose: () => new DecomposeStage(),
   plan: () => new PlanStage(),

@@ -1,9 +1,10 @@
 import { errorMessage } from '../errors.js';
 import type { TokenUsage } from '../model/session.js';
 import { BudgetExceededError, type Budget, type BudgetTotals } from './budget.js';
-import { commitCheckpoint, rollBack } from './checkpoint.js';
+import { commitCheckpoint } from './checkpoint.js';
 import type { CheckResult } from './run-checks.js';
 import type { Plan, ReviewVerdict } from './schemas.js';
+import type { SetupOutcome } from './setup/set-up-workspace.js';
 import type { PipelineStage, PipelineState, StageContext, StepProgress, StepState } from './stage.js';
 
 /** What the pipeline is given; it adds the state, the current step and the usage bookkeeping. */
@@ -28,6 +29,8 @@ export interface StepReport {
 export interface PipelineResult {
   summary: string;
   steps: StepReport[];
+  /** What workspace setup did, when the setup stage ran. */
+  setup?: SetupOutcome;
   usage: BudgetTotals;
   /** Why the session stopped before the end (a budget), when it did. */
   stoppedBy?: string;
@@ -120,8 +123,8 @@ export class Pipeline {
   }
 
   /**
-   * Runs the stages in the sandbox. A failed step is rolled back to the last checkpoint and the
-   * next steps still run; a successful one is committed as a checkpoint. A budget that runs out
+   * Runs the stages in the sandbox. Every step's work is committed as a checkpoint, a failed
+   * step's included (it is flagged, never thrown away), and the next steps still run. A budget that runs out
    * stops the run but keeps the work done so far (the caller delivers it). A stop or any other
    * error rejects.
    */
@@ -176,6 +179,7 @@ export class Pipeline {
     return {
       summary: summaryOf(state.steps),
       steps: state.steps.map(reportOf),
+      ...(state.setup ? { setup: state.setup } : {}),
       usage: budget.totals(),
       ...(state.stoppedBy ? { stoppedBy: state.stoppedBy } : {}),
     };
@@ -203,16 +207,17 @@ export class Pipeline {
         stageIndex++;
       }
     }
-    if ((step.status as StepState['status']) === 'failed') {
-      await rollBack(sandbox, state.checkpoint, signal);
-      context.emit('output', `Step ${number} failed; its changes were rolled back and the next steps go on`);
-      context.progress('failed');
-      return;
+    const failed = (step.status as StepState['status']) === 'failed';
+    if (failed) {
+      // A failed step's change is kept and flagged (the pull request opens as a draft that says
+      // what fails): throwing it away would hide work the user asked for.
+      context.emit('output', `Step ${number} failed; its change is kept and flagged, and the next steps go on`);
+    } else {
+      step.status = 'done';
     }
-    step.status = 'done';
-    // Only a later step can be rolled back to this point; after the last one the patch is taken as is.
+    // The next step's review sees only its own change; after the last step the patch is taken as is.
     if (number < state.steps.length) state.checkpoint = await commitCheckpoint(sandbox, `step ${number}: ${step.title}`, signal);
-    context.progress('done');
+    context.progress(failed ? 'failed' : 'done');
   }
 }
 

@@ -28,6 +28,11 @@ export interface CheckResult {
   skipped?: boolean;
   /** One line for people: why it was skipped or failed the way it did. */
   note?: string;
+  /**
+   * For a check that still failed at the end: how it did on the base tree, before the change
+   * (`unknown` when it could not be run there).
+   */
+  before?: 'passing' | 'failing' | 'unknown';
 }
 
 export interface RunChecksOptions {
@@ -117,7 +122,8 @@ async function runOne(
   return { ...base, passed: exec.exitCode === 0, exitCode: exec.exitCode, timedOut: false };
 }
 
-function skippedResult(check: PlannedCheck, note: string): CheckResult {
+/** A check that was not run, with why. */
+export function skippedResult(check: PlannedCheck, note: string): CheckResult {
   return {
     name: check.name,
     command: check.command,

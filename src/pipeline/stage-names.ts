@@ -1,9 +1,9 @@
 /** The built-in stages, in the only order they make sense in. TELECODER_STAGES picks from these. */
-export const BUILTIN_STAGE_NAMES = ['index', 'decompose', 'plan', 'code', 'verify', 'review'] as const;
+export const BUILTIN_STAGE_NAMES = ['setup', 'index', 'decompose', 'plan', 'code', 'verify', 'review'] as const;
 export type BuiltinStageName = (typeof BUILTIN_STAGE_NAMES)[number];
 
 /** Stages run once per session, before the steps; the others run for every step. */
-export const SETUP_STAGE_NAMES: readonly BuiltinStageName[] = ['index', 'decompose'];
+export const SETUP_STAGE_NAMES: readonly BuiltinStageName[] = ['setup', 'index', 'decompose'];
 
 /**
  * Reads TELECODER_STAGES (a comma list; unset: all of them). Returns the names in pipeline order,

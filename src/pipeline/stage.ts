@@ -5,6 +5,7 @@ import type { Sandbox, SandboxLimits } from '../sandbox/runtime.js';
 import type { Budget } from './budget.js';
 import type { CheckResult } from './run-checks.js';
 import type { Plan, ReviewVerdict, VerifyVerdict } from './schemas.js';
+import type { SetupOutcome } from './setup/set-up-workspace.js';
 
 export type StepProgress = 'planning' | 'coding' | 'verifying' | 'reviewing' | 'done' | 'failed';
 
@@ -41,6 +42,10 @@ export interface PipelineState {
   repeatFrom?: string;
   /** Why the session stopped early (a budget), when it did. */
   stoppedBy?: string;
+  /** What the setup stage did, when it ran. */
+  setup?: SetupOutcome;
+  /** Told to the agent when setup failed: what failed and that it may fix it. */
+  setupProblem?: string;
 }
 
 export interface StageLimits {
@@ -51,6 +56,8 @@ export interface StageLimits {
   commandTimeoutMs: number;
   /** Agent turns for the whole session. */
   maxTurns: number;
+  /** All setup commands together (TELECODER_SETUP_TIMEOUT). */
+  setupTimeoutMs: number;
 }
 
 export interface StageContext {

@@ -18,6 +18,11 @@ export interface SandboxSpec {
   limits: SandboxLimits;
   /** Extra labels; the runtime always adds its own ownership labels. */
   labels?: Record<string, string>;
+  /**
+   * The repository's dependency cache, mounted where the package managers keep theirs. One per
+   * repository and never shared between repositories: an agent could poison what it can write.
+   */
+  cache?: { repo: string };
 }
 
 export interface ExecOptions {
@@ -51,6 +56,11 @@ export interface Sandbox {
   exec(argv: string[], options: ExecOptions): Promise<ExecResult>;
   /** Extracts a tar stream into `dir`. */
   putArchive(dir: string, tar: Readable): Promise<void>;
+  /**
+   * Variables every later exec gets, under its own `env` (a workspace's virtualenv, say). Merged
+   * over what was set before; never pass a secret here.
+   */
+  setDefaultEnv(vars: Record<string, string>): void;
   /** Writes one file, creating parent directories, owned by the sandbox user. */
   writeFile(path: string, content: Buffer | string): Promise<void>;
   /** Resolves when the sandbox stops running, with the reason (exit, OOM, wall-clock limit). */
@@ -75,6 +85,15 @@ export interface ImageProgress {
   (line: string): void;
 }
 
+/** A repository's dependency cache (npm, pip, Go, cargo …), kept between its sessions. */
+export interface DependencyCacheInfo {
+  repo: string;
+  /** The runtime's name for it (a Docker volume). */
+  name: string;
+  /** Size on disk, when the runtime can tell. */
+  bytes: number | null;
+}
+
 /** Creates and tracks sandboxes. */
 export interface Runtime {
   /** Fails with an actionable message when the runtime (e.g. the Docker daemon) is unreachable. */
@@ -86,4 +105,8 @@ export interface Runtime {
   listManaged(): Promise<ManagedSandbox[]>;
   /** Kills and removes a sandbox by id (used by start-up sweeps and stop). */
   remove(id: string): Promise<void>;
+  /** The dependency caches this runtime keeps (SandboxSpec.cache). */
+  listCaches(): Promise<DependencyCacheInfo[]>;
+  /** Deletes a repository's dependency cache; its next session starts with an empty one. */
+  removeCache(repo: string): Promise<void>;
 }

@@ -1,85 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { PipelineStage } from '../../src/pipeline/stage.js';
-import { git, makeBareRemote, makeRepo } from '../helpers/git-fixtures.js';
-import { setupGitHubMock } from '../helpers/github-mock.js';
-import { ensureTestImage } from '../helpers/sandbox-image.js';
-import { startScriptedLLM, type RecordedRequest, type ScriptedResponse } from '../helpers/scripted-llm-server.js';
-import { startTestApp, waitForFinal, type StartedTestApp, type TestAppOptions } from '../helpers/test-app.js';
-
-type ScriptedLLM = Awaited<ReturnType<typeof startScriptedLLM>>;
-type Stage = 'decompose' | 'plan' | 'verify' | 'review' | 'agent';
-type Answer = ScriptedResponse | ((request: RecordedRequest) => ScriptedResponse);
-
-const STAGE_TOOLS: Record<string, Stage> = {
-  submit_decomposition: 'decompose',
-  submit_plan: 'plan',
-  submit_verification: 'verify',
-  submit_review: 'review',
-};
-const ALL_STAGES = 'index,decompose,plan,code,verify,review';
-
-function toolNames(request: RecordedRequest): string[] {
-  const tools = (request.body?.tools ?? []) as Array<{ name?: string; function?: { name?: string } }>;
-  return tools.map((tool) => tool.name ?? tool.function?.name ?? '');
-}
-
-/** All the text the model was sent: system prompt and messages. */
-function textOf(request: RecordedRequest): string {
-  return JSON.stringify([request.body?.system, request.body?.messages]);
-}
-
-/**
- * Answers each request from the queue of the stage that sent it, told apart by the one structured
- * tool a stage offers (the agent offers its own tools). Decompose, plan and review have defaults.
- */
-function stageRouter(queues: Partial<Record<Stage, Answer[]>>) {
-  const log: Array<{ stage: Stage; request: RecordedRequest }> = [];
-  const defaults: Record<Exclude<Stage, 'agent'>, ScriptedResponse> = {
-    decompose: { toolCalls: [{ name: 'submit_decomposition', arguments: { steps: [{ title: 'Do the task', description: 'All of it.' }] } }] },
-    plan: {
-      toolCalls: [{ name: 'submit_plan', arguments: { files: ['x'], approach: 'PLAN-APPROACH-MARKER edit the file', testing: 'run the tests', risks: [] } }],
-    },
-    verify: {
-      toolCalls: [
-        {
-          name: 'submit_verification',
-          arguments: { passed: false, summary: 'VERIFIER-MARKER a check failed.', failures: [{ check: 'the failing check', problem: 'see the output' }] },
-        },
-      ],
-    },
-    review: { toolCalls: [{ name: 'submit_review', arguments: { verdict: 'approve', summary: 'Looks right.', objections: [] } }] },
-  };
-  const step = (request: RecordedRequest): ScriptedResponse => {
-    const stage = toolNames(request).map((name) => STAGE_TOOLS[name]).find(Boolean) ?? 'agent';
-    log.push({ stage, request });
-    const queue = queues[stage];
-    const answer = queue && queue.length > 0 ? queue.shift()! : stage === 'agent' ? undefined : defaults[stage];
-    if (!answer) return { status: 400, body: { error: { message: `no scripted answer left for ${stage}` } } };
-    return typeof answer === 'function' ? answer(request) : answer;
-  };
-  return {
-    log,
-    script: Array.from({ length: 200 }, () => step),
-    requests: (stage: Stage) => log.filter((entry) => entry.stage === stage).map((entry) => entry.request),
-  };
-}
-
-const write = (path: string, content: string): ScriptedResponse => ({ toolCalls: [{ name: 'write_file', arguments: { path, content } }] });
-const finish = (summary: string): ScriptedResponse => ({ toolCalls: [{ name: 'finish', arguments: { summary } }] });
-const steps = (...titles: string[]): ScriptedResponse => ({
-  toolCalls: [{ name: 'submit_decomposition', arguments: { steps: titles.map((title) => ({ title, description: `Do ${title}.` })) } }],
-});
-const review = (verdict: 'approve' | 'request_changes', problem?: string): ScriptedResponse => ({
-  toolCalls: [
-    {
-      name: 'submit_review',
-      arguments: { verdict, summary: `Verdict ${verdict}.`, objections: problem ? [{ file: 'hello.txt', problem, suggestion: 'fix it' }] : [] },
-    },
-  ],
-});
+import { git } from '../helpers/git-fixtures.js';
+import { usePipelineHarness } from '../helpers/pipeline-harness.js';
+import { finish, review, stageRouter, steps, textOf, write } from '../helpers/stage-router.js';
+import { waitForFinal } from '../helpers/test-app.js';
 
 const SUM_TEST = `import test from 'node:test';
 import assert from 'node:assert';
@@ -93,58 +17,8 @@ const nodeProject = (sumBody: string) => ({
 });
 
 describe('the pipeline: plan → code → verify → review, in one sandbox', () => {
-  let image: string;
-  let tmp: string;
-  let started: StartedTestApp | undefined;
-  let llm: ScriptedLLM | undefined;
-  const github = setupGitHubMock();
-
-  beforeAll(async () => {
-    image = await ensureTestImage();
-  }, 900_000);
-
-  afterEach(async () => {
-    await started?.stop();
-    await llm?.close();
-    started = undefined;
-    llm = undefined;
-    rmSync(tmp, { recursive: true, force: true });
-  });
-
-  async function start(router: ReturnType<typeof stageRouter>, options: Partial<TestAppOptions> = {}) {
-    llm = await startScriptedLLM(router.script);
-    started = await startTestApp({
-      image,
-      llmUrl: llm.url,
-      provider: 'anthropic',
-      ...options,
-      env: { TELECODER_STAGES: ALL_STAGES, ...options.env },
-    });
-    return started.app;
-  }
-
-  function localRepo(files: Record<string, string>) {
-    tmp = mkdtempSync(join(tmpdir(), 'telecoder-pipeline-'));
-    return makeRepo(join(tmp, 'project'), files);
-  }
-
-  function remote(files: Record<string, string>) {
-    tmp = mkdtempSync(join(tmpdir(), 'telecoder-pipeline-gh-'));
-    const remotes = join(tmp, 'remotes');
-    makeBareRemote(join(remotes, 'acme', 'widgets.git'), files);
-    return { gitUrl: `file://${remotes}` };
-  }
-
-  function capturePullRequest(number: number) {
-    const sent: { body?: string } = {};
-    github.scope
-      .get('/repos/acme/widgets')
-      .times(2)
-      .reply(200, { default_branch: 'main', html_url: 'https://github.com/acme/widgets' })
-      .post('/repos/acme/widgets/pulls', (body: { body?: string }) => ((sent.body = body.body), true))
-      .reply(201, { html_url: `https://github.com/acme/widgets/pull/${number}`, number });
-    return sent;
-  }
+  const harness = usePipelineHarness('pipeline');
+  const { start, localRepo, remote, capturePullRequest } = harness;
 
   it('review approves at once: the plan reaches the coder, the diff the reviewer, task text is fenced', async () => {
     const repo = localRepo({ 'README.md': '# Demo\nA demo project.\n' });
@@ -226,7 +100,7 @@ describe('the pipeline: plan → code → verify → review, in one sandbox', ()
     // 8 requests of 100 in and 20 out, at $1000/M in and $2000/M out.
     expect(done.usage).toEqual({ inputTokens: 800, outputTokens: 160, turns: 8, costUsd: expect.closeTo(1.12, 6) });
     expect(body).toContain('960 tokens (800 in, 160 out, $1.12)');
-    const api = await fetch(`${started!.url}/api/sessions/${session.id}`).then((res) => res.json() as Promise<{ usage: { cost_usd?: number } }>);
+    const api = await fetch(`${harness.url}/api/sessions/${session.id}`).then((res) => res.json() as Promise<{ usage: { cost_usd?: number } }>);
     expect(api.usage.cost_usd).toBeCloseTo(1.12, 6);
   });
 
@@ -279,11 +153,15 @@ describe('the pipeline: plan → code → verify → review, in one sandbox', ()
     const fixRound = textOf(router.requests('agent')[1]!);
     expect(fixRound).toContain('test -f ok.txt');
     const reviewed = textOf(router.requests('review')[0]!);
-    expect(reviewed).toContain('2 passed, 0 failed, 1 skipped');
+    // setupCommands ran once, in the setup stage, not as a check.
+    expect(reviewed).toContain('1 passed, 0 failed, 1 skipped');
+    const setup = app.store.listEvents(session.id).filter((e) => e.type === 'setup').map((e) => e.data as { status: string; commands: Array<{ command: string }> });
+    expect(setup.map((data) => data.status)).toEqual(['running', 'passed']);
+    expect(setup[1]!.commands.map((command) => command.command)).toEqual(['echo setting-up']);
     expect(reviewed).toContain('no-such-linter is not installed in the sandbox');
   });
 
-  it('verify fails past the limit: the step is ❌, rolled back, and the PR says so', async () => {
+  it('verify fails past the limit: the step is ❌, its change kept, and the PR opens as a draft that says so', async () => {
     const { gitUrl } = remote(nodeProject('a + b'));
     const router = stageRouter({
       decompose: [steps('Add notes', 'Refactor sum')],
@@ -301,17 +179,26 @@ describe('the pipeline: plan → code → verify → review, in one sandbox', ()
     const done = await waitForFinal(app, session.id, 120_000);
     expect(done.error).toBeNull();
     expect(done.prNumber).toBe(32);
+    expect(pr.draft).toBe(true);
     const body = pr.body ?? '';
+    expect(body).toMatch(/^## ⚠️ Draft: this change does not pass its checks/);
+    expect(body).toContain('- ❌ `npm test` — passing before this change: broken by it');
     expect(body).toContain('## Steps');
     expect(body).toMatch(/1\. ✅ Add notes/);
-    expect(body).toMatch(/2\. ❌ Refactor sum — checks still failing after 1 fix attempt\(s\)/);
-    expect(body).toContain('Failed steps were rolled back');
+    expect(body).toMatch(/2\. ❌ Refactor sum — checks still failing after 1 fix attempt\(s\): test/);
+    expect(body).toContain('Failed steps are flagged ❌; their changes are in this pull request.');
     expect(body).toContain('1 failed');
-    expect(body).toContain('## Files changed (1)');
-    expect(body).toContain('`notes.txt`');
+    expect(body).toContain('## Files changed (2)');
+    expect(body).toContain('`sum.mjs`');
+    expect(done.result).toMatchObject({
+      type: 'pr',
+      draft: true,
+      failingChecks: [{ name: 'test', command: 'npm test', before: 'passing' }],
+    });
+    expect(done.result?.content).toMatch(/^Pull request #32 is open as a draft, but `npm test` fails \(passing before this change: broken by it\); step 2 \(Refactor sum\) failed/);
   });
 
-  it('three steps, the second failing: it is rolled back and the third still lands', async () => {
+  it('three steps, the second failing: its change is kept and flagged, and the third still lands', async () => {
     const repo = localRepo(nodeProject('a + b'));
     const router = stageRouter({
       decompose: [steps('One', 'Two', 'Three')],
@@ -322,6 +209,7 @@ describe('the pipeline: plan → code → verify → review, in one sandbox', ()
         { toolCalls: [{ name: 'edit_file', arguments: { path: 'sum.mjs', old_string: 'a + b', new_string: 'a - b' } }] },
         finish('two'),
         write('step3.txt', 'three\n'),
+        { toolCalls: [{ name: 'edit_file', arguments: { path: 'sum.mjs', old_string: 'a - b', new_string: 'a + b' } }] },
         finish('three'),
       ],
     });
@@ -331,9 +219,7 @@ describe('the pipeline: plan → code → verify → review, in one sandbox', ()
     expect(done.error).toBeNull();
     const branch = `telecoder/${session.id}`;
     const files = git(repo, 'ls-tree', '-r', '--name-only', branch).split('\n');
-    expect(files).toContain('step1.txt');
-    expect(files).toContain('step3.txt');
-    expect(files).not.toContain('step2.txt');
+    expect(files).toEqual(expect.arrayContaining(['step1.txt', 'step2.txt', 'step3.txt']));
     expect(git(repo, 'show', `${branch}:sum.mjs`)).toBe('export const sum = (a, b) => a + b;');
     // The checkpoints stay in the sandbox: one commit on top of main.
     expect(git(repo, 'rev-list', '--count', `main..${branch}`)).toBe('1');
@@ -341,6 +227,9 @@ describe('the pipeline: plan → code → verify → review, in one sandbox', ()
     expect(steps_).toEqual(['Step 1/3: One', 'Step 2/3: Two', 'Step 3/3: Three']);
     const failed = app.store.listEvents(session.id).filter((e) => e.type === 'progress' && (e.data as { status: string }).status === 'failed');
     expect(failed.map((e) => (e.data as { step: number }).step)).toEqual([2]);
+    // Step 3 made the check pass again: the step is flagged, the check is not reported as failing.
+    expect(done.result?.failingChecks).toBeUndefined();
+    expect(done.result?.warning).toMatch(/^step 2 \(Two\) failed: checks still failing after 0 fix attempt\(s\): test$/);
   });
 
   it('malformed structured output: retried once with the problem, then one step, and no plan', async () => {

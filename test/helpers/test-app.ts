@@ -65,6 +65,8 @@ export async function startTestApp(options: TestAppOptions): Promise<StartedTest
     dataDir,
     url: app.url,
     async stop(stopOptions = {}) {
+      // Each test's data dir is its own instance: its dependency volumes would outlive it otherwise.
+      if (!stopOptions.keepData) await app.engine.pruneCaches().catch(() => undefined);
       await app.stop();
       if (!stopOptions.keepData) rmSync(dataDir, { recursive: true, force: true });
     },

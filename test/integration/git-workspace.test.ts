@@ -12,6 +12,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { GitWorkspace } from '../../src/git/git-workspace.js';
 import { GitError, runGit } from '../../src/git/run-git.js';
 import { extractPatch } from '../../src/git/sandbox-patch.js';
+import { onBaseTree } from '../../src/pipeline/checkpoint.js';
 import { gitCredentialEnv } from '../../src/gitprovider/github-provider.js';
 import type { RepoAccess } from '../../src/gitprovider/provider.js';
 import type { ExecOptions, ExecResult, Sandbox } from '../../src/sandbox/runtime.js';
@@ -57,6 +58,7 @@ function hostSandbox(workspace: string): Sandbox {
         );
       });
     },
+    setDefaultEnv: () => undefined,
     putArchive: () => Promise.reject(new Error('not used by the host double')),
     writeFile: () => Promise.reject(new Error('not used by the host double')),
     exited: new Promise(() => undefined),
@@ -254,8 +256,10 @@ describe('GitWorkspace with real git and a local bare remote', () => {
     expect([...changedFiles].sort()).toEqual(
       ['README.md', 'delete-me.txt', 'logo.bin', 'new-name.txt', 'new.bin', 'old-name.txt', 'script.sh', 'src/deep/untracked.ts'].sort(),
     );
-    expect(readFileSync(join(ws.dir, 'new.bin')).equals(newBinary)).toBe(true);
-    expect(existsSync(join(ws.dir, 'delete-me.txt'))).toBe(false);
+    // The change is in the index; nothing the sandbox sent is written to the server's disk.
+    expect(execFileSync('git', ['cat-file', 'blob', ':new.bin'], { cwd: ws.dir }).equals(newBinary)).toBe(true);
+    expect(existsSync(join(ws.dir, 'new.bin'))).toBe(false);
+    expect(git(ws.dir, 'ls-files', 'delete-me.txt')).toBe('');
     expect(git(ws.dir, 'ls-files', '-s', 'script.sh')).toMatch(/^100755 /);
 
     const sha = await ws.commit({ message: 'telecoder: more widgets\n\nBody line.' });
@@ -274,11 +278,93 @@ describe('GitWorkspace with real git and a local bare remote', () => {
     expect(git(tmp, '--git-dir', remote, 'rev-parse', 'refs/heads/trunk')).toBe(trunkSha);
   });
 
+  it('leaves installed dependencies and files the base ignores out of the change, even when the sandbox sends them', async () => {
+    const seed = join(tmp, 'ignore-seed');
+    git(tmp, 'init', '-q', '-b', 'main', seed);
+    writeFileSync(join(seed, '.gitignore'), 'dist/\n*.log\n');
+    writeFileSync(join(seed, 'index.js'), 'module.exports = 1;\n');
+    git(seed, 'add', '-A');
+    git(seed, 'commit', '-q', '-m', 'base');
+    const bare = join(tmp, 'ignore.git');
+    git(tmp, 'clone', '-q', '--bare', seed, bare);
+    const ws = await GitWorkspace.clone({ access: { ...access, cloneUrl: pathToFileURL(bare).href }, dir: join(tmp, 'ws'), branch: 'telecoder/ign' });
+
+    const agent = join(tmp, 'agent-ignore');
+    git(tmp, 'clone', '-q', bare, agent);
+    writeFileSync(join(agent, 'index.js'), 'module.exports = 2;\n');
+    for (const dir of ['node_modules/left-pad', 'packages/a/node_modules/x', '.venv/bin', 'dist']) mkdirSync(join(agent, dir), { recursive: true });
+    writeFileSync(join(agent, 'node_modules/left-pad/index.js'), 'pad\n');
+    writeFileSync(join(agent, 'packages/a/node_modules/x/y.js'), 'y\n');
+    writeFileSync(join(agent, '.venv/bin/python'), 'py\n');
+    writeFileSync(join(agent, 'dist/bundle.js'), 'bundle\n');
+    writeFileSync(join(agent, 'debug.log'), 'log\n');
+    // A hostile sandbox: the agent stops ignoring anything and force-adds all of it, committing it.
+    writeFileSync(join(agent, '.gitignore'), '');
+    git(agent, 'add', '-f', '-A');
+    git(agent, 'commit', '-q', '-m', 'everything');
+
+    // extractPatch itself leaves node_modules and .venv out ...
+    const patch = await extractPatch(hostSandbox(agent), ws.baseSha);
+    expect(patch).not.toContain('left-pad');
+    expect(patch).not.toContain('.venv');
+    expect(patch).toContain('dist/bundle.js');
+    // ... and the server drops them again from a patch that does carry them, with what the base ignores.
+    const raw = git(agent, 'diff', '--binary', ws.baseSha, 'HEAD');
+    expect(raw).toContain('node_modules/left-pad/index.js');
+    const { changedFiles, leftOut } = await ws.applyPatch(`${raw}\n`);
+    expect(changedFiles.sort()).toEqual(['.gitignore', 'index.js']);
+    expect(leftOut).toEqual(['.venv/bin/python', 'debug.log', 'dist/bundle.js', 'node_modules/left-pad/index.js', 'packages/a/node_modules/x/y.js']);
+    expect(existsSync(join(ws.dir, 'dist'))).toBe(false);
+    expect(git(ws.dir, 'diff', '--cached', '--name-only').split('\n').sort()).toEqual(['.gitignore', 'index.js']);
+  });
+
+  it('onBaseTree runs work on the base tree with installed dependencies in place, then puts the work back exactly', async () => {
+    const agent = agentCopy();
+    const base = git(agent, 'rev-parse', 'HEAD');
+    writeFileSync(join(agent, 'README.md'), '# Changed by the agent\n');
+    writeFileSync(join(agent, 'brand-new.txt'), 'new\n');
+    rmSync(join(agent, 'delete-me.txt'));
+    git(agent, 'add', 'README.md');
+    git(agent, 'commit', '-q', '-m', 'a checkpoint');
+    const checkpoint = git(agent, 'rev-parse', 'HEAD');
+    writeFileSync(join(agent, 'script.sh'), '#!/bin/sh\necho changed\n');
+    mkdirSync(join(agent, 'node_modules', 'dep'), { recursive: true });
+    writeFileSync(join(agent, 'node_modules', 'dep', 'index.js'), 'dep\n');
+    const sandbox = hostSandbox(agent);
+
+    const seen = await onBaseTree(sandbox, base, async () => {
+      const readme = readFileSync(join(agent, 'README.md'), 'utf8');
+      const present = ['brand-new.txt', 'delete-me.txt', 'node_modules/dep/index.js'].map((file) => existsSync(join(agent, file)));
+      // A check on the base that leaves files behind and edits a tracked one.
+      writeFileSync(join(agent, 'check-output.txt'), 'junk\n');
+      writeFileSync(join(agent, 'src', 'app.js'), 'edited by a check\n');
+      return { readme, present };
+    });
+    expect(seen.readme).toBe('# Widgets\n');
+    expect(seen.present).toEqual([false, true, true]);
+
+    expect(git(agent, 'rev-parse', 'HEAD')).toBe(checkpoint);
+    expect(git(agent, 'rev-parse', '--abbrev-ref', 'HEAD')).not.toBe('HEAD');
+    expect(readFileSync(join(agent, 'README.md'), 'utf8')).toBe('# Changed by the agent\n');
+    expect(readFileSync(join(agent, 'script.sh'), 'utf8')).toBe('#!/bin/sh\necho changed\n');
+    expect(readFileSync(join(agent, 'brand-new.txt'), 'utf8')).toBe('new\n');
+    expect(readFileSync(join(agent, 'src', 'app.js'), 'utf8')).toBe('console.log("hi");\n');
+    expect(existsSync(join(agent, 'delete-me.txt'))).toBe(false);
+    expect(existsSync(join(agent, 'check-output.txt'))).toBe(false);
+    expect(existsSync(join(agent, 'node_modules', 'dep', 'index.js'))).toBe(true);
+    // The patch the server takes afterwards is the agent's work and nothing else.
+    const patch = await extractPatch(sandbox, base);
+    expect(patch).toContain('brand-new.txt');
+    expect(patch).toContain('echo changed');
+    expect(patch).not.toContain('check-output');
+    expect(patch).not.toContain('edited by a check');
+  });
+
   it('an empty patch changes nothing and commit returns null', async () => {
     const ws = await GitWorkspace.clone({ access, dir: join(tmp, 'ws'), branch: 'telecoder/empty' });
     const patch = await extractPatch(hostSandbox(agentCopy()), ws.baseSha);
     expect(patch).toBe('');
-    expect(await ws.applyPatch(patch)).toEqual({ changedFiles: [] });
+    expect(await ws.applyPatch(patch)).toEqual({ changedFiles: [], leftOut: [] });
     expect(await ws.commit({ message: 'nothing' })).toBeNull();
     expect(git(ws.dir, 'rev-parse', 'HEAD')).toBe(trunkSha);
   });
@@ -515,20 +601,45 @@ describe('GitWorkspace with real git and a local bare remote', () => {
       '',
     ].join('\n');
     await expect(ws.applyPatch(stale)).rejects.toThrow(/the agent's patch does not apply to telecoder\/big at [0-9a-f]{12}: .*README\.md/s);
-    expect(git(ws.dir, 'status', '--porcelain')).toBe('');
+    expect(git(ws.dir, 'diff', '--cached', '--name-only')).toBe('');
   });
 
-  it('packs the whole clone for the sandbox, owned by uid/gid 1000 and rooted at "."', async () => {
+  it('packs the clone for the sandbox: its .git and .gitignore files, owned by uid/gid 1000, rooted at "."; the sandbox checks out the rest', async () => {
+    const work = `${remote}.nested`;
+    git(tmp, 'clone', '-q', remote, work);
+    mkdirSync(join(work, 'src', 'gen'), { recursive: true });
+    writeFileSync(join(work, '.gitignore'), 'dist/\n');
+    writeFileSync(join(work, 'src', 'gen', '.gitignore'), '*.out\n');
+    git(work, 'add', '-A');
+    git(work, 'commit', '-q', '-m', 'ignores');
+    git(work, 'push', '-q', 'origin', 'HEAD:trunk');
     const ws = await GitWorkspace.clone({ access, dir: join(tmp, 'ws'), branch: 'telecoder/pack' });
     const entries = await readTar(ws.packForSandbox());
     const names = entries.map((entry) => entry.name.replace(/\/$/, ''));
     expect(names[0]).toBe('.');
     expect(names.every((name) => name === '.' || name.startsWith('./'))).toBe(true);
-    expect(names).toEqual(expect.arrayContaining(['./README.md', './logo.bin', './src/app.js', './.git/HEAD', './.git/config']));
+    expect(names).toEqual(expect.arrayContaining(['./.gitignore', './src/gen/.gitignore', './.git/HEAD', './.git/config', './.git/index']));
+    expect(names.filter((name) => !name.startsWith('./.git/') && !name.endsWith('.gitignore') && name !== '.' && name !== './.git')).toEqual(['./src', './src/gen']);
     expect(entries.every((entry) => entry.uid === 1000 && entry.gid === 1000)).toBe(true);
-    expect(entries.find((entry) => entry.name === './logo.bin')!.body.equals(readFileSync(join(ws.dir, 'logo.bin')))).toBe(true);
     expect(entries.find((entry) => entry.name === './.git/HEAD')!.body.toString()).toBe('ref: refs/heads/telecoder/pack\n');
-    expect(entries.find((entry) => entry.name === './script.sh')!.mode & 0o777).toBe(statSync(join(ws.dir, 'script.sh')).mode & 0o777);
+
+    // What the sandbox does with it: a checkout from that .git gives the whole tree at the base.
+    const sandboxDir = join(tmp, 'sandbox-copy');
+    mkdirSync(sandboxDir);
+    const { extract: extractTar } = await import('tar-fs');
+    await new Promise<void>((resolve, reject) => {
+      const out = extractTar(sandboxDir);
+      out.on('finish', () => resolve());
+      out.on('error', reject);
+      ws.packForSandbox().pipe(out as unknown as NodeJS.WritableStream);
+    });
+    // The tar made the files uid 1000's; git would refuse a repository owned by someone else.
+    const inSandbox = (...args: string[]) => git(sandboxDir, '-c', 'safe.directory=*', ...args);
+    inSandbox('reset', '-q', '--hard');
+    expect(readFileSync(join(sandboxDir, 'logo.bin')).equals(Buffer.from([0, 1, 2, 3, 255, 254, 0, 0, 7, 8, 9]))).toBe(true);
+    expect(statSync(join(sandboxDir, 'script.sh')).isFile()).toBe(true);
+    expect(inSandbox('status', '--porcelain')).toBe('');
+    expect(inSandbox('rev-parse', 'HEAD')).toBe(ws.baseSha);
   });
 
   it('extractPatch fails clearly when the agent broke .git or the patch is too large', async () => {

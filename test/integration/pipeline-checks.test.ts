@@ -235,7 +235,7 @@ describe('runChecks', () => {
     expect(failed.output).toContain('widget count is right');
   });
 
-  it('flags a tool missing from the sandbox (pnpm, pytest, go, make, tsc, ruff, eslint) as missingTool, not a code failure', async () => {
+  it('flags a tool missing from the sandbox (pnpm without network, pytest, cargo, shellcheck, tsc, ruff, eslint) as missingTool, not a code failure', async () => {
     await repo({
       'package.json': packageJson({ typecheck: 'tsc --noEmit', test: 'node --test' }),
       'pnpm-lock.yaml': "lockfileVersion: '9.0'\n",
@@ -259,19 +259,18 @@ describe('runChecks', () => {
     await repo({
       'pyproject.toml': '[tool.pytest.ini_options]\n[tool.ruff]\n',
       'tests/test_app.py': 'def test_ok():\n    assert True\n',
-      'go.mod': 'module x\n',
-      Makefile: 'test:\n\t./run.sh\n',
+      'Cargo.toml': '[package]\nname = "x"\n',
+      Makefile: 'test:\n\tshellcheck run.sh\n',
     });
     const other = await runChecks(sandbox, await detectChecks(sandbox), TIMEOUT);
     expect(other.map(({ command, missingTool, tool, passed }) => ({ command, missingTool, tool, passed }))).toEqual([
       { command: 'ruff check .', missingTool: true, tool: 'ruff', passed: false },
-      { command: 'go vet ./...', missingTool: true, tool: 'go', passed: false },
       { command: 'python3 -m pytest -q', missingTool: true, tool: 'pytest', passed: false },
-      { command: 'go test ./...', missingTool: true, tool: 'go', passed: false },
-      { command: 'make test', missingTool: true, tool: 'make', passed: false },
+      { command: 'cargo test', missingTool: true, tool: 'cargo', passed: false },
+      { command: 'make test', missingTool: true, tool: 'shellcheck', passed: false },
     ]);
-    expect(other[2]?.note).toBe('pytest is not installed in the sandbox');
-    expect(other[2]?.output).toContain('No module named pytest');
+    expect(other[1]?.note).toBe('pytest is not installed in the sandbox');
+    expect(other[1]?.output).toContain('No module named pytest');
 
     // Exit 127 alone, or a test's own import error, is the code's failure, not a missing tool.
     const own = await runChecks(
@@ -289,10 +288,11 @@ describe('runChecks', () => {
     expect(own[1]?.output).toContain("No module named 'not_a_module'");
   });
 
-  it('a script that is `make test` runs once and reports make as missing', async () => {
-    await repo({ 'package.json': packageJson({ test: 'make test' }), Makefile: 'test:\n\ttrue\n' });
+  it('a script that is `make test` runs once, with the image\'s make', async () => {
+    await repo({ 'package.json': packageJson({ test: 'make test' }), Makefile: 'test:\n\techo made-it\n' });
     const result = only(await runChecks(sandbox, await detectChecks(sandbox), TIMEOUT));
-    expect(result).toMatchObject({ command: 'npm test', missingTool: true, tool: 'make', passed: false });
+    expect(result).toMatchObject({ command: 'npm test', passed: true });
+    expect(result.output).toContain('made-it');
   });
 
   it('an override replaces detection; its command is one bash -c argument with shell features intact', async () => {
@@ -393,7 +393,7 @@ describe('formatCheckResults', () => {
       [
         { name: 'lint', kind: 'lint', command: 'echo ok', source: 'test' },
         { name: 'test', kind: 'test', command: 'seq 1 100; echo "\\`\\`\\`"; echo "AssertionError: boom"; exit 3', source: 'test' },
-        { name: 'go test', kind: 'test', command: 'go test ./...', source: 'go.mod' },
+        { name: 'cargo test', kind: 'test', command: 'cargo test', source: 'Cargo.toml' },
         { name: 'slow', kind: 'test', command: 'sleep 30', source: 'test' },
       ],
       { timeoutMsPerCheck: 1_000 },
@@ -403,7 +403,7 @@ describe('formatCheckResults', () => {
     expect(lines[0]).toBe('**Checks:** 1 passed, 2 failed, 1 skipped');
     expect(lines).toContainEqual(expect.stringMatching(/^- ✅ \*\*lint\*\* `echo ok` — \d+ ms$/));
     expect(lines).toContainEqual(expect.stringMatching(/^- ❌ \*\*test\*\* ``seq 1 100; .*`` — \d+ ms, exit 3$/));
-    expect(lines).toContainEqual('- ⏭ **go test** `go test ./...` — skipped: go is not installed in the sandbox');
+    expect(lines).toContainEqual('- ⏭ **cargo test** `cargo test` — skipped: cargo is not installed in the sandbox');
     expect(lines).toContainEqual(expect.stringMatching(/^- ❌ \*\*slow\*\* `sleep 30` — [\d.]+ s, timed out after 1 s and was stopped$/));
     // The output holds ``` itself, so the fence must be longer; only the last 40 lines are shown.
     const block = /\n(`{4,})text\n([\s\S]*?)\n\1\n/.exec(text);
@@ -412,7 +412,7 @@ describe('formatCheckResults', () => {
     expect(block?.[2]).not.toMatch(/^1\n/);
     expect(block?.[2]?.split('\n')).toHaveLength(40);
     expect(text).toContain('**slow** (`sleep 30`) printed nothing.');
-    expect(text).not.toContain('go is not installed in the sandbox\n```');
+    expect(text).not.toContain('cargo is not installed in the sandbox\n```');
     expect(formatCheckResults([])).toBe('No checks were run.');
   });
 });

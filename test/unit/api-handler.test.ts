@@ -3,6 +3,8 @@ import { connect } from 'node:net';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { FakeCacheService } from '../helpers/fake-cache-service.js';
+import type { RepositoryCache } from '../../src/engine/repository-caches.js';
 import { TeleCoderError } from '../../src/errors.js';
 import type { SessionResult } from '../../src/model/session.js';
 import { startApiTestServer, type ApiTestServer, type ApiTestServerOptions } from '../helpers/api-test-server.js';
@@ -352,6 +354,8 @@ describe('authentication', () => {
       ['GET', '/api/sessions/s0001'],
       ['GET', '/api/sessions/s0001/events'],
       ['POST', '/api/sessions/s0001/stop'],
+      ['GET', '/api/caches'],
+      ['POST', '/api/caches/prune'],
       ['GET', '/api/unknown'],
     ];
     for (const [method, path] of routes) {
@@ -546,5 +550,146 @@ describe('event stream (SSE)', () => {
     expect(text).not.toMatch(/event: done/);
     server.service.emit(id, 'output', 'after the end');
     expect(server.service.subscriberCount(id)).toBe(0);
+  });
+});
+
+
+function sampleCaches(): RepositoryCache[] {
+  return [
+    {
+      repo: '/srv/repos/app',
+      mirror: { path: '/data/mirrors/aaa.git', bytes: 2048, updatedAt: '2025-01-31T14:05:09.000Z' },
+      dependencies: null,
+    },
+    {
+      repo: 'octo/cat',
+      mirror: { path: '/data/mirrors/bbb.git', bytes: 1536, updatedAt: '2025-02-01T08:00:00.000Z' },
+      dependencies: { name: 'telecoder-cache-bbb', bytes: 125_829_120 },
+    },
+    { repo: 'octo/dog', mirror: null, dependencies: { name: 'telecoder-cache-ccc', bytes: null } },
+  ];
+}
+
+describe('repository caches', () => {
+  it('lists every repository\'s caches in snake_case', async () => {
+    const caches = new FakeCacheService(sampleCaches());
+    const server = await start({ caches });
+    const listed = await call(server, 'GET', '/api/caches');
+    expect(listed.status).toBe(200);
+    expect(listed.headers.get('content-type')).toMatch(/^application\/json/);
+    expect(listed.body).toEqual([
+      {
+        repo: '/srv/repos/app',
+        mirror: { path: '/data/mirrors/aaa.git', bytes: 2048, updated_at: '2025-01-31T14:05:09.000Z' },
+        dependencies: null,
+      },
+      {
+        repo: 'octo/cat',
+        mirror: { path: '/data/mirrors/bbb.git', bytes: 1536, updated_at: '2025-02-01T08:00:00.000Z' },
+        dependencies: { name: 'telecoder-cache-bbb', bytes: 125_829_120 },
+      },
+      { repo: 'octo/dog', mirror: null, dependencies: { name: 'telecoder-cache-ccc', bytes: null } },
+    ]);
+
+    caches.caches = [];
+    const empty = await call(server, 'GET', '/api/caches');
+    expect(empty.status).toBe(200);
+    expect(empty.body).toEqual([]);
+  });
+
+  it('prunes every repository when there is no body (or an empty object), keeping busy ones', async () => {
+    const caches = new FakeCacheService(sampleCaches());
+    caches.busy.add('octo/dog');
+    const server = await start({ caches });
+    const pruned = await call(server, 'POST', '/api/caches/prune');
+    expect(pruned.status).toBe(200);
+    expect(pruned.body).toEqual({
+      pruned: ['/srv/repos/app', 'octo/cat'],
+      kept: [{ repo: 'octo/dog', reason: 'a session on it is running' }],
+    });
+    expect(caches.pruneCalls).toEqual([undefined]);
+    expect((await call(server, 'GET', '/api/caches')).body.map((cache: { repo: string }) => cache.repo)).toEqual(['octo/dog']);
+
+    const again = await call(server, 'POST', '/api/caches/prune', { body: {} });
+    expect(again.status).toBe(200);
+    expect(again.body).toEqual({ pruned: [], kept: [{ repo: 'octo/dog', reason: 'a session on it is running' }] });
+    expect(caches.pruneCalls).toEqual([undefined, undefined]);
+  });
+
+  it('prunes only the repositories named, taking a file:// URL as its path', async () => {
+    const caches = new FakeCacheService(sampleCaches());
+    const server = await start({ caches });
+    const pruned = await call(server, 'POST', '/api/caches/prune', {
+      body: { repos: ['octo/cat', 'file:///srv/repos/app/', 'octo/cat', 'octo/unknown'] },
+    });
+    expect(pruned.status).toBe(200);
+    expect(caches.pruneCalls).toEqual([['octo/cat', '/srv/repos/app', 'octo/unknown']]);
+    expect(pruned.body).toEqual({ pruned: ['/srv/repos/app', 'octo/cat'], kept: [] });
+    expect(caches.caches.map((cache) => cache.repo)).toEqual(['octo/dog']);
+  });
+
+  it('refuses a bad prune body with 400 (415 when not JSON) and prunes nothing', async () => {
+    const caches = new FakeCacheService(sampleCaches());
+    const server = await start({ caches });
+    const post = (body: unknown) => call(server, 'POST', '/api/caches/prune', { body });
+
+    const cases: Array<[unknown, RegExp]> = [
+      [{ repos: 'octo/cat' }, /repos must be a list of repositories/],
+      [{ repos: [] }, /repos must not be empty; leave it out/],
+      [{ repos: ['octo'] }, /repo must be owner\/name/],
+      [{ repos: ['octo/cat', 42] }, /repo is required/],
+      // A misspelt field must not turn into "prune everything".
+      [{ repo: ['octo/cat'] }, /unknown field "repo" in the request body; the only field is "repos"/],
+      [['octo/cat'], /request body must be a JSON object like \{"repos"/],
+      [null, /request body must be a JSON object/],
+      [{ repos: Array.from({ length: 1001 }, (_, i) => `octo/r${i}`) }, /at most 1000 repositories/],
+    ];
+    for (const [body, message] of cases) {
+      const refused = await post(body);
+      expect(refused.status, JSON.stringify(body).slice(0, 60)).toBe(400);
+      expect(refused.body.error).toMatch(message);
+    }
+    const malformed = await call(server, 'POST', '/api/caches/prune', { raw: '{"repos": [', headers: { 'content-type': 'application/json' } });
+    expect(malformed.status).toBe(400);
+    expect(malformed.body.error).toMatch(/not valid JSON/);
+    const text = await call(server, 'POST', '/api/caches/prune', { raw: 'octo/cat', headers: { 'content-type': 'text/plain' } });
+    expect(text.status).toBe(415);
+
+    expect(caches.pruneCalls).toEqual([]);
+    expect(caches.caches).toHaveLength(3);
+  });
+
+  it('answers 501 with the reason when the server has no cache service', async () => {
+    const server = await start();
+    for (const [method, path] of [['GET', '/api/caches'], ['POST', '/api/caches/prune']] as const) {
+      const answer = await call(server, method, path);
+      expect(answer.status, `${method} ${path}`).toBe(501);
+      expect(answer.body).toEqual({
+        error: 'this TeleCoder server does not manage repository caches (it was started without a cache service)',
+      });
+    }
+    // The body is still checked first, as on every other route.
+    expect((await call(server, 'POST', '/api/caches/prune', { body: { repos: 'x' } })).status).toBe(400);
+  });
+
+  it('answers 405 for a wrong method on the cache routes', async () => {
+    const server = await start({ caches: new FakeCacheService([]) });
+    const list = await call(server, 'DELETE', '/api/caches');
+    expect(list.status).toBe(405);
+    expect(list.headers.get('allow')).toBe('GET');
+    const prune = await call(server, 'GET', '/api/caches/prune');
+    expect(prune.status).toBe(405);
+    expect(prune.headers.get('allow')).toBe('POST');
+  });
+
+  it('passes a cache failure through as a logged 500', async () => {
+    const { logger, lines } = capturingLogger();
+    const caches = new FakeCacheService([]);
+    caches.listCaches = () => Promise.reject(new Error('docker df exploded'));
+    const server = await start({ caches, logger });
+    const failed = await call(server, 'GET', '/api/caches');
+    expect(failed.status).toBe(500);
+    expect(failed.text).not.toMatch(/exploded/);
+    expect(lines.join('')).toMatch(/docker df exploded/);
   });
 });

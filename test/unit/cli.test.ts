@@ -3,7 +3,9 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { FakeCacheService } from '../helpers/fake-cache-service.js';
 import { main, type CliIo } from '../../src/cli/main.js';
+import type { RepositoryCache } from '../../src/engine/repository-caches.js';
 import type { Session } from '../../src/model/session.js';
 import { startApiTestServer, type ApiTestServer, type ApiTestServerOptions } from '../helpers/api-test-server.js';
 import type { StoreBackedSessionService } from '../helpers/store-backed-session-service.js';
@@ -313,5 +315,133 @@ describe('server address and token', () => {
     expect((await cli(['list', '--token', 'cli-secret'], { server })).code).toBe(0);
     expect((await cli(['list'], { server, env: { TELECODER_API_TOKEN: 'cli-secret' } })).code).toBe(0);
     expect((await cli(['--server', server.url, 'list'], { env: { TELECODER_API_TOKEN: 'cli-secret' } })).code).toBe(0);
+  });
+});
+
+
+describe('telecoder cache', () => {
+  async function withCaches() {
+    const caches = new FakeCacheService([
+      {
+        repo: '/srv/repos/app',
+        mirror: { path: '/data/mirrors/aaa.git', bytes: 2048, updatedAt: '2025-01-31T14:05:09.000Z' },
+        dependencies: null,
+      },
+      {
+        repo: 'octo/cat',
+        mirror: { path: '/data/mirrors/bbb.git', bytes: 1536, updatedAt: '2025-02-01T08:00:00.000Z' },
+        dependencies: { name: 'telecoder-cache-bbb', bytes: 125_829_120 },
+      },
+      { repo: 'octo/dog', mirror: null, dependencies: { name: 'telecoder-cache-ccc', bytes: null } },
+    ]);
+    const server = await start({ caches });
+    return { server, caches };
+  }
+
+  it('lists the caches as a table with readable sizes', async () => {
+    const { server } = await withCaches();
+    const run = await cli(['cache', 'list'], { server });
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    expect(run.stdout).toBe(
+      [
+        'REPO            MIRROR  DEPENDENCIES  UPDATED',
+        '/srv/repos/app    2 KB             -  2025-01-31 14:05 UTC',
+        'octo/cat        1.5 KB        120 MB  2025-02-01 08:00 UTC',
+        'octo/dog             -             ?  -',
+        '',
+      ].join('\n'),
+    );
+    expect(run.requests.map((r) => r.url)).toEqual([`${server.url}/api/caches`]);
+  });
+
+  it('lists the caches as JSON, and says so when there are none', async () => {
+    const { server, caches } = await withCaches();
+    const json = await cli(['cache', 'list', '--json'], { server });
+    expect(json.code).toBe(0);
+    const listed = JSON.parse(json.stdout);
+    expect(listed.map((cache: { repo: string }) => cache.repo)).toEqual(['/srv/repos/app', 'octo/cat', 'octo/dog']);
+    expect(listed[1]).toEqual({
+      repo: 'octo/cat',
+      mirror: { path: '/data/mirrors/bbb.git', bytes: 1536, updated_at: '2025-02-01T08:00:00.000Z' },
+      dependencies: { name: 'telecoder-cache-bbb', bytes: 125_829_120 },
+    });
+
+    caches.caches = [];
+    const empty = await cli(['cache', 'list'], { server });
+    expect(empty.code).toBe(0);
+    expect(empty.stdout).toBe("No repository caches yet: a repository's first session makes them\n");
+  });
+
+  it('prunes every repository without --repo', async () => {
+    const { server, caches } = await withCaches();
+    const run = await cli(['cache', 'prune'], { server });
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    expect(run.stdout).toBe('Pruned /srv/repos/app\nPruned octo/cat\nPruned octo/dog\n');
+    expect(caches.pruneCalls).toEqual([undefined]);
+    expect(caches.caches).toEqual([]);
+
+    const nothing = await cli(['cache', 'prune'], { server });
+    expect(nothing.code).toBe(0);
+    expect(nothing.stdout).toBe('No repository caches to prune\n');
+  });
+
+  it('prunes the repositories named with --repo, resolving local paths, and says which had no caches', async () => {
+    const { server, caches } = await withCaches();
+    const run = await cli(['cache', 'prune', '--repo', 'octo/cat', '--repo', './app', '--repo', 'octo/nope'], {
+      server,
+      cwd: '/srv/repos',
+    });
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    expect(caches.pruneCalls).toEqual([['octo/cat', '/srv/repos/app', 'octo/nope']]);
+    expect(run.stdout.trim().split('\n')).toEqual([
+      'Pruned /srv/repos/app',
+      'Pruned octo/cat',
+      'No caches for octo/nope; `telecoder cache list` shows the repositories that have some',
+    ]);
+    expect(caches.caches.map((cache) => cache.repo)).toEqual(['octo/dog']);
+  });
+
+  it('exits 1 and says why when a repository\'s caches were kept', async () => {
+    const { server, caches } = await withCaches();
+    caches.busy.add('octo/dog');
+    const one = await cli(['cache', 'prune', '--repo', 'octo/dog'], { server });
+    expect(one.code).toBe(1);
+    expect(one.stdout).toBe('Kept octo/dog: a session on it is running; prune it when that session has ended\n');
+    expect(one.stderr).toBe('telecoder: the caches of 1 repository were kept (see why above)\n');
+    expect(caches.caches).toHaveLength(3);
+
+    const all = await cli(['cache', 'prune', '--json'], { server });
+    expect(all.code).toBe(1);
+    expect(JSON.parse(all.stdout)).toEqual({
+      pruned: ['/srv/repos/app', 'octo/cat'],
+      kept: [{ repo: 'octo/dog', reason: 'a session on it is running; prune it when that session has ended' }],
+    });
+  });
+
+  it('prints the server\'s refusal: a bad repository name, or a server without caches', async () => {
+    const { server, caches } = await withCaches();
+    const bad = await cli(['cache', 'prune', '--repo', 'octo'], { server });
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/^telecoder: repo must be owner\/name/);
+    expect(caches.pruneCalls).toEqual([]);
+
+    const bare = await start();
+    for (const args of [['cache', 'list'], ['cache', 'prune']]) {
+      const run = await cli(args, { server: bare });
+      expect(run.code, args.join(' ')).toBe(1);
+      expect(run.stderr).toBe(
+        'telecoder: this TeleCoder server does not manage repository caches (it was started without a cache service)\n',
+      );
+    }
+  });
+
+  it('exits 2 for a cache command that does not exist', async () => {
+    const { server, caches } = await withCaches();
+    const run = await cli(['cache', 'purge'], { server });
+    expect(run.code).toBe(2);
+    expect(caches.pruneCalls).toEqual([]);
   });
 });

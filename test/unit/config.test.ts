@@ -49,6 +49,13 @@ describe('loadConfig', () => {
     expect(loadConfig({ TELECODER_ADDR: '127.0.0.2:7080' }).addr.host).toBe('127.0.0.2');
   });
 
+  it('allows local repository paths by default only when listening on loopback', () => {
+    expect(loadConfig({}).allowLocalRepos).toBe(true);
+    expect(loadConfig({ TELECODER_ADDR: '0.0.0.0:7080', TELECODER_API_TOKEN: 't' }).allowLocalRepos).toBe(false);
+    expect(loadConfig({ TELECODER_ADDR: '0.0.0.0:7080', TELECODER_API_TOKEN: 't', TELECODER_ALLOW_LOCAL_REPOS: 'true' }).allowLocalRepos).toBe(true);
+    expect(loadConfig({ TELECODER_ALLOW_LOCAL_REPOS: 'false' }).allowLocalRepos).toBe(false);
+  });
+
   it('parses listen addresses, treating a bare port as loopback', () => {
     expect(parseAddr(':8080')).toEqual({ host: '127.0.0.1', port: 8080 });
     expect(parseAddr('9000')).toEqual({ host: '127.0.0.1', port: 9000 });

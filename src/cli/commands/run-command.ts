@@ -60,10 +60,12 @@ export function reportOutcome(context: CommandContext, session: SessionJson, jso
       if (json) return 0;
       const result = session.result;
       const prUrl = session.pr_url ?? result?.pr_url;
-      if (prUrl) out(`PR ready: ${prUrl}`);
+      if (prUrl) out(`${result?.draft ? 'Draft PR open' : 'PR ready'}: ${prUrl}`);
       else if (result?.type === 'branch') out(`Pushed to branch ${result.branch ?? session.branch} of ${session.repo}`);
       else if (result) out(result.content);
       else out(`Session ${session.id} completed`);
+      // Delivered, but not clean: said plainly, on stderr so scripts reading the URL are unaffected.
+      if (result?.warning && result.type !== 'text') err(`Warning: ${result.warning}`);
       return 0;
     }
     case 'error':

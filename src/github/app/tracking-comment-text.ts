@@ -71,14 +71,26 @@ function completeText(session: Session, tag: string): string {
   if (!result) return `✅ Done — ${tag}.`;
   const summary = result.content.trim() ? `\n\n${quoteText(result.content)}` : '';
   if (result.type === 'text') return `💬 ${tag} changed nothing and answered:${summary}`;
-  if (result.type === 'branch') return `✅ Pushed to \`${result.branch ?? session.branch}\` — ${tag}.${summary}`;
+  return deliveredText(session, result, tag);
+}
+
+/** A delivered change; work with failing checks is said plainly, in our words, before the agent's summary. */
+function deliveredText(session: Session, result: NonNullable<Session['result']>, tag: string): string {
+  // The result's first paragraph repeats the warning for API readers; here it has its own line.
+  const content = result.warning ? result.content.replace(/^[^\n]*\n*/, '') : result.content;
+  const summary = content.trim() ? `\n\n${quoteText(content)}` : '';
+  const flagged = result.failingChecks !== undefined || (result.draft === true && result.warning !== undefined);
+  const mark = flagged ? '⚠️' : '✅';
+  const warning = result.warning ? `\n\n**${flagged ? 'Needs work' : 'Note'}:** ${result.warning}.` : '';
+  if (result.type === 'branch') return `${mark} Pushed to \`${result.branch ?? session.branch}\` — ${tag}.${warning}${summary}`;
   if (session.options.revision) {
-    return `✅ Pushed changes to \`${session.branch}\` of this pull request — ${tag}.${summary}`;
+    return `${mark} Pushed changes to \`${session.branch}\` of this pull request — ${tag}.${warning}${summary}`;
   }
   const pr = result.prNumber ? `#${result.prNumber}` : 'the pull request';
   const link = result.prUrl ? ` (${result.prUrl})` : '';
   const fixes = session.options.issueNumber ? ` It says "Fixes #${session.options.issueNumber}", so merging it closes this issue.` : '';
-  return `✅ PR ready: ${pr}${link} — ${tag}, branch \`${session.branch}\`.${fixes}${summary}`;
+  const opened = result.draft ? `Draft PR open: ${pr}${link}` : `PR ready: ${pr}${link}`;
+  return `${mark} ${opened} — ${tag}, branch \`${session.branch}\`.${fixes}${warning}${summary}`;
 }
 
 /** The threaded reply to a line review comment once its revision ended. */

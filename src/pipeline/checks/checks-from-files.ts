@@ -1,3 +1,4 @@
+import { isRecord, ownValue, parseJsonObject } from './json-object.js';
 import type { ProjectFiles } from './read-project-files.js';
 
 export type DetectedCheckKind = 'test' | 'lint' | 'typecheck' | 'build';
@@ -105,14 +106,8 @@ interface PackageManifest {
 }
 
 function parsePackageJson(text: string | undefined): PackageManifest | undefined {
-  if (text === undefined) return undefined;
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-  if (!isRecord(parsed)) return undefined;
+  const parsed = parseJsonObject(text);
+  if (!parsed) return undefined;
   const scripts = new Map<string, string>();
   const rawScripts = ownValue(parsed, 'scripts');
   if (isRecord(rawScripts)) {
@@ -228,12 +223,4 @@ function commandKey(command: string): string {
     tokens = tokens.slice(2);
   }
   return tokens.filter((token) => !token.startsWith('-')).join(' ');
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function ownValue(record: Record<string, unknown>, key: string): unknown {
-  return Object.hasOwn(record, key) ? record[key] : undefined;
 }

@@ -16,6 +16,9 @@ const MAKE_NO_SUCH_FILE = /^make(?:\[\d+\])?: ([^\s:]+): No such file or directo
 /** npx refusing to fetch a package that is not installed (npm 7+: "npm ERR!", npm 10+: "npm error"). */
 const NPX_NOT_INSTALLED = /^npm (?:ERR!|error) (?:canceled|code (?:ENOTCACHED|EAI_AGAIN|ENOTFOUND|ENETUNREACH|ECONNREFUSED|E404)|could not determine executable to run)/m;
 
+/** Corepack could not download the package manager the shim stands for (no network, say). */
+const COREPACK_DOWNLOAD = /Error when performing the request to https?:\/\/\S+?\/(pnpm|yarn|npm)\/-\//;
+
 /**
  * The tool a failed check could not run because it is not installed, or undefined when the check
  * ran and failed on its own. This is what lets a caller treat "no pytest in the sandbox" as a
@@ -25,6 +28,8 @@ export function findMissingTool(command: string, exitCode: number, output: strin
   if (exitCode === 0) return undefined;
   const python = NO_PYTHON_MODULE.exec(output);
   if (python?.[1]) return python[1];
+  const corepack = COREPACK_DOWNLOAD.exec(output);
+  if (corepack?.[1]) return corepack[1];
   if (exitCode === COMMAND_NOT_FOUND_EXIT) {
     // Without the shell's message this is just a program that chose to exit 127.
     const tool = NOT_FOUND.exec(output)?.[1] ?? NO_SUCH_FILE.exec(output)?.[1];

@@ -35,7 +35,7 @@ export class CodeStage implements PipelineStage {
       {
         sandbox: context.sandbox,
         prompt,
-        instructions: context.agentInstructions,
+        instructions: [context.agentInstructions, state.setupProblem].filter(Boolean).join('\n\n') || undefined,
         signal: context.signal,
         emit: context.emit,
         // The agent reports its run's totals so far; the budget wants what is new since last time.

@@ -1,3 +1,5 @@
+import { errorMessage } from '../../errors.js';
+import { onBaseTree } from '../checkpoint.js';
 import { detectChecks, resolveChecks } from '../detect-checks.js';
 import { renderPrompt } from '../prompt-templates.js';
 import { formatCheckResults, runChecks, type CheckResult } from '../run-checks.js';
@@ -28,7 +30,9 @@ export class VerifyStage implements PipelineStage {
   async run(context: StageContext): Promise<void> {
     const { session, sandbox, step, limits, signal } = context;
     context.progress('verifying');
-    const { setupCommands, testCommands } = session.options;
+    const { testCommands } = session.options;
+    // The setup stage runs the repository's setupCommands once; without it, they run here first.
+    const setupCommands = context.state.setup ? undefined : session.options.setupCommands;
     const detected = testCommands === undefined ? await detectChecks(sandbox, { signal }) : [];
     const planned = resolveChecks(detected, {
       ...(setupCommands ? { setupCommands } : {}),
@@ -65,8 +69,41 @@ export class VerifyStage implements PipelineStage {
       return;
     }
     step.status = 'failed';
-    step.notes.push(`checks still failing after ${step.fixAttempts} fix attempt(s)`);
-    context.emit('output', `Checks still fail after ${step.fixAttempts} fix attempt(s); the step failed`);
+    const failing = results.filter(isRealFailure);
+    step.notes.push(`checks still failing after ${step.fixAttempts} fix attempt(s): ${failing.map((result) => result.name).join(', ')}`);
+    context.emit('output', `Checks still fail after ${step.fixAttempts} fix attempt(s): ${failing.map((result) => result.name).join(', ')}; the change is kept and flagged`);
+    await this.#compareWithBase(context, failing);
+  }
+
+  /**
+   * Runs each failing check again on the base tree, in the same sandbox with the same installed
+   * dependencies, so the pull request can say whether the change broke it or it was failing before.
+   */
+  async #compareWithBase(context: StageContext, failing: CheckResult[]): Promise<void> {
+    const { sandbox, limits, signal, workspace } = context;
+    context.emit('output', `Running ${failing.map((result) => result.name).join(', ')} on the base (${workspace.baseSha.slice(0, 12)}) to see whether it failed before the change`);
+    let onBase: CheckResult[];
+    try {
+      onBase = await onBaseTree(
+        sandbox,
+        workspace.baseSha,
+        () => runChecks(sandbox, failing, { timeoutMsPerCheck: limits.commandTimeoutMs, signal }),
+        signal,
+      );
+    } catch (error) {
+      if (signal.aborted || /could not put the agent's work back/.test(errorMessage(error))) throw error;
+      context.emit('output', `Could not run the checks on the base tree (${errorMessage(error)}); whether they failed before is unknown`);
+      for (const result of failing) result.before = 'unknown';
+      return;
+    }
+    for (const result of failing) {
+      const base = onBase.find((candidate) => candidate.command === result.command);
+      result.before = !base || base.missingTool || base.skipped ? 'unknown' : base.passed ? 'passing' : 'failing';
+      context.emit(
+        'output',
+        `${result.name}: ${result.before === 'failing' ? 'already failing before the change' : result.before === 'passing' ? 'passes on the base: broken by the change' : 'unknown on the base'}`,
+      );
+    }
   }
 
   async #verdict(context: StageContext, results: CheckResult[]): Promise<VerifyVerdict | undefined> {

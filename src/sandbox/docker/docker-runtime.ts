@@ -1,8 +1,18 @@
+import { readFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import Dockerode from 'dockerode';
 import tarFs from 'tar-fs';
 import type { Logger } from '../../logger.js';
-import type { ImageProgress, ManagedSandbox, Runtime, Sandbox, SandboxSpec } from '../runtime.js';
+import type { DependencyCacheInfo, ImageProgress, ManagedSandbox, Runtime, Sandbox, SandboxSpec } from '../runtime.js';
+import {
+  CACHE_LABEL,
+  CACHE_MOUNT_PATH,
+  CACHE_REPO_LABEL,
+  cacheVolumeName,
+  ensureCacheVolume,
+  listCacheVolumes,
+  removeCacheVolume,
+} from './cache-volumes.js';
 import { DockerSandbox, SANDBOX_USER, WORKSPACE_DIR, statusCodeOf } from './docker-sandbox.js';
 
 export const MANAGED_LABEL = 'telecoder.managed';
@@ -20,6 +30,8 @@ export interface DockerRuntimeOptions {
   image: string;
   /** BASE_IMAGE build argument of sandbox/Dockerfile. */
   baseImage: string;
+  /** A PEM file of extra CAs to build into the image (EXTRA_CA_CERTS), for TLS-inspecting proxies. */
+  caCertsFile?: string;
   /** The sandbox/ directory (Dockerfile and anything it copies). */
   contextDir: string;
   logger?: Logger;
@@ -32,6 +44,7 @@ export class DockerRuntime implements Runtime {
   private readonly docker: Dockerode;
   private readonly image: string;
   private readonly baseImage: string;
+  private readonly caCertsFile: string | undefined;
   private readonly contextDir: string;
   private readonly logger: Logger | undefined;
   private readonly instanceLabel: string | undefined;
@@ -43,6 +56,7 @@ export class DockerRuntime implements Runtime {
     this.docker = options.docker ?? new Dockerode();
     this.image = options.image;
     this.baseImage = options.baseImage;
+    this.caCertsFile = options.caCertsFile;
     this.contextDir = options.contextDir;
     this.logger = options.logger;
     this.instanceLabel = options.instanceLabel;
@@ -77,6 +91,18 @@ export class DockerRuntime implements Runtime {
     const name = `telecoder-${sessionId}`;
     await this.removeEarlierAttempt(sessionId, name);
     await this.ensureNetwork(spec.network);
+    const mounts: Dockerode.MountConfig = [];
+    if (spec.cache) {
+      const volume = cacheVolumeName(this.instanceLabel, spec.cache.repo);
+      await ensureCacheVolume(this.docker, volume, {
+        [MANAGED_LABEL]: 'true',
+        [CACHE_LABEL]: 'true',
+        [CACHE_REPO_LABEL]: spec.cache.repo,
+        ...(this.instanceLabel ? { [INSTANCE_LABEL]: this.instanceLabel } : {}),
+      });
+      // The repository's own cache volume, nothing else: no host path, no socket.
+      mounts.push({ Type: 'volume', Source: volume, Target: CACHE_MOUNT_PATH, ReadOnly: false });
+    }
 
     const labels: Record<string, string> = {
       ...spec.labels,
@@ -109,9 +135,10 @@ export class DockerRuntime implements Runtime {
         NanoCpus: Math.round(limits.cpus * 1e9),
         PidsLimit: limits.pids,
         NetworkMode: spec.network,
-        // Nothing from the host is shared with the sandbox: no binds, volumes or sockets.
+        // Nothing from the host is shared with the sandbox: no binds or sockets, and no volume but
+        // the repository's own dependency cache.
         Binds: [],
-        Mounts: [],
+        Mounts: mounts,
       },
     });
 
@@ -170,6 +197,14 @@ export class DockerRuntime implements Runtime {
     await forceRemove(this.docker.getContainer(id));
   }
 
+  async listCaches(): Promise<DependencyCacheInfo[]> {
+    return listCacheVolumes(this.docker, this.instanceLabel ? [`${INSTANCE_LABEL}=${this.instanceLabel}`] : []);
+  }
+
+  async removeCache(repo: string): Promise<void> {
+    await removeCacheVolume(this.docker, cacheVolumeName(this.instanceLabel, repo), repo);
+  }
+
   private async buildIfMissing(onProgress?: ImageProgress): Promise<void> {
     if (await this.imageExists()) return;
     this.logger?.info({ image: this.image, baseImage: this.baseImage }, 'building sandbox image');
@@ -179,7 +214,7 @@ export class DockerRuntime implements Runtime {
     try {
       output = (await this.docker.buildImage(context, {
         t: this.image,
-        buildargs: { BASE_IMAGE: this.baseImage },
+        buildargs: { BASE_IMAGE: this.baseImage, ...(await this.extraCaCerts()) },
         rm: true,
         forcerm: true,
       })) as unknown as Readable;
@@ -195,6 +230,15 @@ export class DockerRuntime implements Runtime {
     }
     if (!(await this.imageExists())) {
       throw new Error(`Docker reported building ${this.image} but the image does not exist afterwards; build it by hand to see why.`);
+    }
+  }
+
+  private async extraCaCerts(): Promise<Record<string, string>> {
+    if (!this.caCertsFile) return {};
+    try {
+      return { EXTRA_CA_CERTS: await readFile(this.caCertsFile, 'utf8') };
+    } catch (error) {
+      throw new Error(`cannot read TELECODER_SANDBOX_CA_CERTS (${this.caCertsFile}): ${messageOf(error)}; give the path of a PEM file of CA certificates`, { cause: error });
     }
   }
 

@@ -119,6 +119,7 @@ export class DockerSandbox implements Sandbox {
   private destroying: Promise<void> | undefined;
   private watching = false;
   private resolveExited: (exit: SandboxExit) => void = () => undefined;
+  private defaultEnv: Record<string, string> = {};
 
   constructor(options: DockerSandboxOptions) {
     this.docker = options.docker;
@@ -151,6 +152,10 @@ export class DockerSandbox implements Sandbox {
     void this.watchOom();
   }
 
+  setDefaultEnv(vars: Record<string, string>): void {
+    this.defaultEnv = { ...this.defaultEnv, ...vars };
+  }
+
   async exec(argv: string[], options: ExecOptions): Promise<ExecResult> {
     if (argv.length === 0) throw new Error('exec needs a command: argv was empty');
     const { signal } = options;
@@ -159,7 +164,7 @@ export class DockerSandbox implements Sandbox {
 
     const timeoutSeconds = Math.max(1, Math.ceil(options.timeoutMs / 1000));
     const execId = randomUUID();
-    const env = Object.entries(options.env ?? {}).map(([key, value]) => `${key}=${value}`);
+    const env = Object.entries({ ...this.defaultEnv, ...options.env }).map(([key, value]) => `${key}=${value}`);
     env.push(`${EXEC_ID_ENV}=${execId}`);
 
     let exec: Dockerode.Exec;

@@ -1,0 +1,147 @@
+import { posix } from 'node:path';
+import { WORKSPACE_ONLY_EXCLUDE_LINES } from '../../git/workspace-only-paths.js';
+import type { SessionEventType } from '../../model/session.js';
+import type { Sandbox } from '../../sandbox/runtime.js';
+import { readProjectFiles } from '../checks/read-project-files.js';
+import { fenceUntrustedData } from '../prompt-templates.js';
+import { runChecks, skippedResult, type CheckResult } from '../run-checks.js';
+import { SETUP_FILES_TO_READ, VENV_DIR, setupFromFiles, type SetupCommand } from './setup-from-files.js';
+
+export interface SetupOutcome {
+  /** `skipped`: nothing to install. `failed`: a command failed, timed out or had no tool. */
+  status: 'passed' | 'failed' | 'skipped';
+  results: CheckResult[];
+  durationMs: number;
+  /** Where the commands came from. */
+  source: 'detected' | 'repository configuration';
+  /** Environment every later command gets (the virtualenv), when setup made one. */
+  env: Record<string, string>;
+}
+
+export interface SetUpWorkspaceOptions {
+  /** The repository's `setupCommands`: when given (even empty) they replace detection. */
+  setupCommands?: readonly string[] | undefined;
+  /** For all commands together (TELECODER_SETUP_TIMEOUT). */
+  timeoutMs: number;
+  signal?: AbortSignal | undefined;
+  emit(type: SessionEventType, data: unknown): void;
+}
+
+const SMALL_EXEC_MS = 15_000;
+
+/**
+ * Installs the project's dependencies in the sandbox, as the sandbox user, before the agent
+ * starts. Best effort: a failure is reported (events, and the outcome for the PR body and the
+ * agent) and never thrown, because the agent may well be able to fix it. Only a stop or a dead
+ * sandbox rejects.
+ */
+export async function setUpWorkspace(sandbox: Sandbox, options: SetUpWorkspaceOptions): Promise<SetupOutcome> {
+  const { signal, emit } = options;
+  const started = Date.now();
+  const configured = options.setupCommands !== undefined;
+  const commands = configured
+    ? configuredCommands(options.setupCommands ?? [])
+    : setupFromFiles(await readProjectFiles(sandbox, { wanted: SETUP_FILES_TO_READ, signal }));
+  const source = configured ? 'repository configuration' : 'detected';
+  if (commands.length === 0) {
+    const outcome: SetupOutcome = { status: 'skipped', results: [], durationMs: Date.now() - started, source, env: {} };
+    emit('setup', { status: 'skipped', durationMs: outcome.durationMs, commands: [] });
+    emit('output', configured ? 'Setup: the repository configures no setup commands' : 'Setup: nothing to install (no lockfile or manifest found)');
+    return outcome;
+  }
+
+  emit('setup', { status: 'running', commands: commands.map((command) => ({ command: command.command })) });
+  emit('output', `Setup: ${commands.map((command) => command.name).join(', ')} (${source === 'detected' ? `from ${commands.map((c) => c.source).join(', ')}` : source})`);
+  await excludeInstalledDirs(sandbox, signal);
+
+  const results: CheckResult[] = [];
+  for (const [index, command] of commands.entries()) {
+    const left = options.timeoutMs - (Date.now() - started);
+    // Configured commands are one script: after a failure the rest would fail for its reason.
+    const earlierFailed = configured && results.some((result) => !result.passed);
+    if (left <= 0 || earlierFailed) {
+      results.push(notRun(command, left <= 0 ? 'not run: the setup time limit (TELECODER_SETUP_TIMEOUT) was used up' : 'not run: an earlier setup command failed'));
+      continue;
+    }
+    const [result] = await runChecks(sandbox, [{ name: command.name, kind: 'setup', command: command.command, source: command.source }], {
+      timeoutMsPerCheck: left,
+      signal,
+    });
+    if (!result) throw new Error(`setup: running \`${command.command}\` gave no result`);
+    results.push(result);
+    emit('output', resultLine(result, index, commands.length));
+  }
+
+  const env = await virtualenvOf(sandbox, signal);
+  if (env.VIRTUAL_ENV) {
+    sandbox.setDefaultEnv(env);
+    emit('output', `Setup: the virtualenv ${VENV_DIR} is active for every later command`);
+  }
+  const failed = results.some((result) => !result.passed);
+  const durationMs = Date.now() - started;
+  emit('setup', {
+    status: failed ? 'failed' : 'passed',
+    durationMs,
+    commands: results.map((result) => ({ command: result.command, exitCode: result.exitCode, durationMs: result.durationMs, passed: result.passed })),
+  });
+  return { status: failed ? 'failed' : 'passed', results, durationMs, source, env };
+}
+
+function configuredCommands(commands: readonly string[]): SetupCommand[] {
+  return commands
+    .map((command) => command.trim())
+    .filter((command) => command !== '')
+    .map((command, index) => ({ name: command.split('\n', 1)[0]!.slice(0, 60), command, source: `repository configuration setupCommands[${index}]` }));
+}
+
+/** Keeps installed dependencies out of the agent's `git status` (delivery leaves them out regardless). */
+async function excludeInstalledDirs(sandbox: Sandbox, signal: AbortSignal | undefined): Promise<void> {
+  const lines = WORKSPACE_ONLY_EXCLUDE_LINES.join('\n');
+  await sandbox.exec(
+    ['bash', '-c', 'test -d .git && mkdir -p .git/info && printf "\\n# TeleCoder workspace setup\\n%s\\n" "$1" >> .git/info/exclude || true', 'bash', lines],
+    { timeoutMs: SMALL_EXEC_MS, signal },
+  );
+}
+
+/** The environment that activates the workspace's virtualenv, or {} when setup made none. */
+async function virtualenvOf(sandbox: Sandbox, signal: AbortSignal | undefined): Promise<Record<string, string>> {
+  const venv = posix.join(sandbox.workspace, VENV_DIR);
+  const probe = await sandbox.exec(['bash', '-c', 'test -x "$1/bin/python" && printf %s "$PATH"', 'bash', venv], {
+    timeoutMs: SMALL_EXEC_MS,
+    maxOutputBytes: 16 * 1024,
+    signal,
+  });
+  if (probe.exitCode !== 0) return {};
+  return { VIRTUAL_ENV: venv, PATH: `${venv}/bin:${probe.stdout.trim() || '/usr/local/bin:/usr/bin:/bin'}` };
+}
+
+function resultLine(result: CheckResult, index: number, total: number): string {
+  const seconds = `${(result.durationMs / 1000).toFixed(1)} s`;
+  const head = `Setup ${index + 1}/${total}: ${result.passed ? '✅' : '❌'} ${result.command} (${seconds})`;
+  if (result.passed) return head;
+  const why = result.note ?? (result.timedOut ? 'timed out' : `exit ${result.exitCode}`);
+  const tail = result.output.trimEnd().split('\n').slice(-30).join('\n');
+  return `${head}: ${why}${tail ? `\n${tail}` : ''}`;
+}
+
+function notRun(command: SetupCommand, note: string): CheckResult {
+  return skippedResult({ name: command.name, kind: 'setup', command: command.command, source: command.source }, note);
+}
+
+/** What the agent is told when setup failed: what failed, the end of its output, and that it may fix it. */
+export function setupProblemText(outcome: SetupOutcome): string | undefined {
+  if (outcome.status !== 'failed') return undefined;
+  const failed = outcome.results.filter((result) => !result.passed);
+  const lines = [
+    'Workspace setup (installing the project\'s dependencies before you started) failed. The dependencies may be missing or ' +
+      'incomplete, so commands that need them may fail for that reason. If the task calls for it, you may fix the cause ' +
+      '(for example a broken lockfile) and run the install again yourself.',
+  ];
+  for (const result of failed) {
+    const why = result.note ?? (result.timedOut ? 'timed out' : `exit ${result.exitCode}`);
+    const tail = result.output.trimEnd().split('\n').slice(-20).join('\n');
+    // The command's output is the repository's doing: data for the agent, never instructions.
+    lines.push(`- \`${result.command}\`: ${why}${tail ? `\n${fenceUntrustedData('setup_output', tail)}` : ''}`);
+  }
+  return lines.join('\n');
+}
