@@ -65,6 +65,8 @@ export interface Config {
     wallClockMs: number;
     /** TELECODER_DEPENDENCY_CACHE: mount a per-repository cache volume for package managers. */
     dependencyCache: boolean;
+    /** TELECODER_SNAPSHOT_MIN_FILES: repositories this big get a workspace snapshot image. */
+    snapshotMinFiles: number;
   };
 
   agent: {
@@ -243,6 +245,7 @@ const envSchema = z.object({
   TELECODER_COMMAND_TIMEOUT: duration('TELECODER_COMMAND_TIMEOUT', '10m'),
   TELECODER_SETUP_TIMEOUT: duration('TELECODER_SETUP_TIMEOUT', '10m'),
   TELECODER_DEPENDENCY_CACHE: boolText(true),
+  TELECODER_SNAPSHOT_MIN_FILES: int('TELECODER_SNAPSHOT_MIN_FILES', 2000, 0),
   TELECODER_MAX_CONCURRENT: int('TELECODER_MAX_CONCURRENT', 2),
   TELECODER_MAX_REVISIONS: int('TELECODER_MAX_REVISIONS', 1, 0),
   TELECODER_MAX_SUBTASKS: int('TELECODER_MAX_SUBTASKS', 5),
@@ -356,6 +359,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       pids: e.TELECODER_SANDBOX_PIDS,
       wallClockMs: e.TELECODER_SANDBOX_TIMEOUT,
       dependencyCache: e.TELECODER_DEPENDENCY_CACHE,
+      snapshotMinFiles: e.TELECODER_SNAPSHOT_MIN_FILES,
     },
     agent: {
       name: e.TELECODER_CODING_AGENT || 'builtin',

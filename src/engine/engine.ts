@@ -413,6 +413,7 @@ export class Engine implements SessionService {
       workspacesDir: join(config.dataDir, 'workspaces'),
       mirrors: this.#mirrors,
       dependencyCache: config.sandbox.dependencyCache,
+      snapshotMinFiles: config.sandbox.snapshotMinFiles,
       sandbox: {
         network: config.sandbox.network,
         limits: {

@@ -1,5 +1,8 @@
-import { mkdir } from 'node:fs/promises';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { GitWorkspace } from '../git/git-workspace.js';
 import type { RepoMirrors } from '../git/repo-mirrors.js';
 import type { GitProvider } from '../gitprovider/provider.js';
@@ -17,6 +20,8 @@ export interface PrepareWorkspaceDeps {
   sandbox: { network: string; limits: SandboxLimits };
   /** Mount the repository's dependency cache in the sandbox. */
   dependencyCache: boolean;
+  /** Repositories with at least this many files get a workspace snapshot for later sessions. */
+  snapshotMinFiles: number;
 }
 
 export interface PrepareWorkspaceContext {
@@ -47,13 +52,13 @@ export async function releaseWorkspace(
 }
 
 const CHECKOUT_TIMEOUT_MS = 10 * 60_000;
+/** Hooks and fsmonitor off: the checkout must run nothing from the repository. */
+const SANDBOX_GIT = ['git', '-c', 'core.hooksPath=/dev/null', '-c', 'core.fsmonitor=false'];
+/** Writes the files from the .git the sandbox was given (the server's clone has none checked out). */
+export const SANDBOX_CHECKOUT: readonly string[] = [...SANDBOX_GIT, 'reset', '-q', '--hard'];
 
-/**
- * Writes the repository's files in the sandbox from the .git it was given (the server's clone has
- * none checked out). Runs as the sandbox user with hooks off, on git data from the server's clone.
- */
-async function checkoutInSandbox(sandbox: Sandbox, signal: AbortSignal): Promise<void> {
-  const result = await sandbox.exec(['git', '-c', 'core.hooksPath=/dev/null', '-c', 'core.fsmonitor=false', 'reset', '-q', '--hard'], {
+async function gitInSandbox(sandbox: Sandbox, argv: readonly string[], what: string, signal: AbortSignal): Promise<void> {
+  const result = await sandbox.exec([...argv], {
     timeoutMs: CHECKOUT_TIMEOUT_MS,
     env: { GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C' },
     signal,
@@ -61,68 +66,123 @@ async function checkoutInSandbox(sandbox: Sandbox, signal: AbortSignal): Promise
   if (result.exitCode !== 0 || result.timedOut) {
     const detail = (result.stderr || result.stdout).trim().slice(0, 1000);
     throw new Error(
-      `could not check the repository out in the sandbox (${result.timedOut ? 'timed out' : `exit ${result.exitCode}`})` +
+      `could not ${what} in the sandbox (${result.timedOut ? 'timed out' : `exit ${result.exitCode}`})` +
         `${detail ? `: ${detail}` : ''}; the sandbox may be out of disk space or memory`,
     );
   }
 }
 
 /**
- * Clones the repository on the server and copies the clone into a fresh sandbox. On failure it
- * removes whatever it made, so the caller owns the sandbox and the clone only once they are ready.
+ * Fetches into the repository's mirror, clones privately from it (no files checked out on the
+ * server) and, at the same time, starts the sandbox: from a snapshot of this very commit when the
+ * runtime has one, else it gets the clone's .git and checks the files out itself (and a snapshot
+ * is made in the background for the next session). On failure it removes whatever it made, so the
+ * caller owns the sandbox and the clone only once they are ready.
  */
 export async function prepareWorkspace(deps: PrepareWorkspaceDeps, context: PrepareWorkspaceContext): Promise<PreparedWorkspace> {
   const { session, signal, emit } = context;
   let sandbox: Sandbox | undefined;
   let workspace: GitWorkspace | undefined;
+  let starting: Promise<Sandbox> | undefined;
   try {
     emit('output', `Preparing ${session.repo}`);
     const access = await deps.provider.access(session.repo, signal);
     await mkdir(deps.workspacesDir, { recursive: true, mode: 0o700 });
+    await deps.runtime.ensureImage((line) => emit('output', `[sandbox image] ${line}`));
+    signal.throwIfAborted();
     // A revision starts from the pull request's head as it is; a task from the base branch.
     const baseBranch = session.options.revision?.headBranch ?? session.options.baseBranch ?? access.defaultBranch;
-    const dir = join(deps.workspacesDir, session.id);
     const started = Date.now();
     const { cloned, created } = await deps.mirrors.withBranch(
       access,
       baseBranch,
-      async (mirror) => ({
-        created: mirror.created,
-        // The mirror is this server's own: the clone from it needs no credential and no network.
-        cloned: await GitWorkspace.clone({
-          access: { ...access, cloneUrl: mirror.url, gitEnv: {} },
-          dir,
-          branch: session.branch,
-          baseBranch: mirror.branch,
-          signal,
-        }),
-      }),
+      async (mirror) => {
+        starting = deps.runtime.create({
+          sessionId: session.id,
+          network: deps.sandbox.network,
+          limits: deps.sandbox.limits,
+          workspace: { repo: access.repo, commit: mirror.commit },
+          ...(deps.dependencyCache ? { cache: { repo: access.repo } } : {}),
+        });
+        // Whatever happens to the clone, a sandbox that did start is reported, so it is always removed.
+        starting.then(
+          (started) => context.onSandbox(started),
+          () => undefined,
+        );
+        return {
+          created: mirror.created,
+          // The mirror is this server's own: the clone from it needs no credential and no network.
+          cloned: await GitWorkspace.clone({
+            access: { ...access, cloneUrl: mirror.url, gitEnv: {} },
+            dir: join(deps.workspacesDir, session.id),
+            branch: session.branch,
+            baseBranch: mirror.branch,
+            signal,
+          }),
+        };
+      },
       signal,
     );
     workspace = cloned;
-    signal.throwIfAborted();
     emit(
       'output',
       `Cloned ${session.repo} at ${workspace.baseBranch} (${workspace.baseSha.slice(0, 12)}) ` +
         `${created ? 'into a new mirror' : 'from its mirror, fetching only what changed'} in ${Date.now() - started} ms`,
     );
-
-    await deps.runtime.ensureImage((line) => emit('output', `[sandbox image] ${line}`));
+    sandbox = await starting!;
     signal.throwIfAborted();
-    sandbox = await deps.runtime.create({
-      sessionId: session.id,
-      network: deps.sandbox.network,
-      limits: deps.sandbox.limits,
-      ...(deps.dependencyCache ? { cache: { repo: access.repo } } : {}),
-    });
-    context.onSandbox(sandbox);
-    await sandbox.putArchive(sandbox.workspace, workspace.packForSandbox());
-    signal.throwIfAborted();
-    await checkoutInSandbox(sandbox, signal);
-    emit('output', 'Sandbox ready; the agent is starting');
+    if (sandbox.workspacePrepared) {
+      // The snapshot holds the files at this commit; only the branch is this session's own.
+      await gitInSandbox(sandbox, [...SANDBOX_GIT, 'checkout', '-q', '-B', session.branch], 'switch to the session\'s branch', signal);
+      emit('output', 'Sandbox ready from the repository\'s workspace snapshot; the agent is starting');
+    } else {
+      await copyIntoSandbox(deps, { sandbox, workspace, repo: access.repo, sessionId: session.id }, signal);
+      emit('output', 'Sandbox ready; the agent is starting');
+    }
     return { workspace, sandbox };
   } catch (error) {
+    // A sandbox still starting when the clone failed is removed as soon as it exists.
+    sandbox ??= await starting?.catch(() => undefined);
     await releaseWorkspace({ sandbox, workspace }, deps.logger, session.id);
     throw error;
   }
+}
+
+/**
+ * Copies the clone's .git into the sandbox and checks the files out there. The same tar stream
+ * goes to a file for the runtime's snapshot of this commit, which is made in the background.
+ */
+async function copyIntoSandbox(
+  deps: PrepareWorkspaceDeps,
+  target: { sandbox: Sandbox; workspace: GitWorkspace; repo: string; sessionId: string },
+  signal: AbortSignal,
+): Promise<void> {
+  const { sandbox, workspace } = target;
+  const snapshot = deps.runtime.snapshotWorkspace && (await workspace.fileCount()) >= deps.snapshotMinFiles;
+  const archive = workspace.packForSandbox();
+  let saved: Promise<string> | undefined;
+  if (snapshot) {
+    const file = join(deps.workspacesDir, `${target.sessionId}.snapshot.tar`);
+    const copy = new PassThrough();
+    archive.pipe(copy);
+    saved = pipeline(copy, createWriteStream(file, { mode: 0o600 })).then(() => file);
+    saved.catch(() => undefined);
+  }
+  await sandbox.putArchive(sandbox.workspace, archive);
+  signal.throwIfAborted();
+  await gitInSandbox(sandbox, SANDBOX_CHECKOUT, 'check the repository out', signal);
+  if (!saved) return;
+  void saved
+    .then((file) =>
+      deps.runtime
+        .snapshotWorkspace!({
+          repo: target.repo,
+          commit: workspace.baseSha,
+          archive: () => createReadStream(file),
+          checkout: SANDBOX_CHECKOUT,
+          limits: deps.sandbox.limits,
+        })
+        .finally(() => rm(file, { force: true })),
+    )
+    .catch((error: unknown) => deps.logger.warn({ err: error, session: target.sessionId }, 'could not save the workspace for a snapshot'));
 }

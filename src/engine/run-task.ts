@@ -43,6 +43,7 @@ export interface RunTaskDeps {
   mirrors: RepoMirrors;
   sandbox: { network: string; limits: SandboxLimits };
   dependencyCache: boolean;
+  snapshotMinFiles: number;
   agentLimits: { maxTurns: number; commandTimeoutMs: number };
   /** The stages a task goes through. */
   pipeline: Pipeline;

@@ -303,6 +303,12 @@ export class GitWorkspace {
     return [...leaveOut].sort();
   }
 
+  /** How many files the base tree has. */
+  async fileCount(): Promise<number> {
+    const listed = (await runGit(['ls-files', '-z'], { cwd: this.dir, timeoutMs: this.#timeoutMs })).stdout;
+    return listed === '' ? 0 : listed.split('\0').length - 1;
+  }
+
   /** Commits the index; null when nothing is staged. */
   async commit(options: CommitOptions): Promise<string | null> {
     if (options.message.trim() === '') throw new Error('a commit message is required');

@@ -17,6 +17,8 @@ export interface MirroredBranch {
   url: string;
   /** The branch fetched into the mirror (the one asked for, or the remote's default). */
   branch: string;
+  /** The commit that branch is at in the mirror now. */
+  commit: string;
   /** True when the mirror was made by this fetch (the repository's first session here). */
   created: boolean;
 }
@@ -80,7 +82,8 @@ export class RepoMirrors {
         }
       }
       await writeFile(join(path, META_FILE), JSON.stringify({ repo: access.repo, updatedAt: new Date().toISOString() }));
-      return use({ url: pathToFileURL(path).href, branch: wanted, created });
+      const commit = (await runGit(['rev-parse', '--verify', `refs/heads/${wanted}^{commit}`], { env: { GIT_DIR: path }, timeoutMs: this.#timeoutMs })).stdout.trim();
+      return use({ url: pathToFileURL(path).href, branch: wanted, commit, created });
     });
   }
 

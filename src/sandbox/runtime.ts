@@ -23,6 +23,11 @@ export interface SandboxSpec {
    * repository and never shared between repositories: an agent could poison what it can write.
    */
   cache?: { repo: string };
+  /**
+   * Start from a snapshot of this repository checked out at this commit, when the runtime has one
+   * (Sandbox.workspacePrepared then says so and the caller copies nothing in).
+   */
+  workspace?: { repo: string; commit: string };
 }
 
 export interface ExecOptions {
@@ -52,6 +57,8 @@ export interface Sandbox {
   readonly sessionId: string;
   /** Where the repository lives inside the sandbox. */
   readonly workspace: string;
+  /** True when the sandbox started from a snapshot that already holds the requested checkout. */
+  readonly workspacePrepared: boolean;
   /** Runs argv directly (no shell) as the sandbox's unprivileged user. */
   exec(argv: string[], options: ExecOptions): Promise<ExecResult>;
   /** Extracts a tar stream into `dir`. */
@@ -107,6 +114,21 @@ export interface Runtime {
   remove(id: string): Promise<void>;
   /** The dependency caches this runtime keeps (SandboxSpec.cache). */
   listCaches(): Promise<DependencyCacheInfo[]>;
-  /** Deletes a repository's dependency cache; its next session starts with an empty one. */
+  /** Deletes a repository's dependency cache (and workspace snapshots); its next session starts with none. */
   removeCache(repo: string): Promise<void>;
+  /**
+   * Makes a snapshot of the repository checked out at `commit` for later sandboxes (see
+   * SandboxSpec.workspace), in a sandbox of its own where no agent runs. Optional; never throws.
+   */
+  snapshotWorkspace?(request: WorkspaceSnapshotRequest): Promise<void>;
+}
+
+export interface WorkspaceSnapshotRequest {
+  repo: string;
+  commit: string;
+  /** The repository (its .git) as a tar stream for the workspace; called once. */
+  archive: () => Readable;
+  /** The command that writes the files from it, run in the workspace. */
+  checkout: readonly string[];
+  limits: SandboxLimits;
 }

@@ -139,6 +139,35 @@ describe('real repositories: dependencies installed, caches reused, outcomes tha
     expect(volume.Labels).toMatchObject({ 'telecoder.cache': 'true', 'telecoder.cache.repo': 'acme/widgets' });
   });
 
+  it('the next session on the same commit starts from a clean workspace snapshot, never from what an agent left', async () => {
+    const repo = localRepo({ 'README.md': '# Original readme\n', 'src/a.txt': 'a\n' });
+    const router = stageRouter({
+      agent: [
+        write('POISON.txt', 'planted by the first agent\n'),
+        write('README.md', '# Rewritten by the first agent\n'),
+        finish('first'),
+        { toolCalls: [{ name: 'run_command', arguments: { command: 'git rev-parse --abbrev-ref HEAD; ls; cat README.md; git status --porcelain' } }] },
+        finish('second'),
+      ],
+    });
+    const app = await start(router, { env: { TELECODER_STAGES: 'code', TELECODER_SNAPSHOT_MIN_FILES: '0' } });
+    const first = await waitForFinal(app, app.engine.submit({ repo, prompt: 'first' }).id);
+    expect(first.status).toBe('complete');
+    expect(outputs(app.store.listEvents(first.id))).toContain('Sandbox ready; the agent is starting');
+    await (app.runtime as unknown as { snapshotsIdle(): Promise<void> }).snapshotsIdle();
+
+    const second = await waitForFinal(app, app.engine.submit({ repo, prompt: 'second' }).id);
+    expect(second.status).toBe('complete');
+    expect(outputs(app.store.listEvents(second.id))).toContain("Sandbox ready from the repository's workspace snapshot; the agent is starting");
+    const seen = textOf(router.requests('agent')[4]!);
+    expect(seen).toContain(`telecoder/${second.id}`);
+    expect(seen).toContain('# Original readme');
+    expect(seen).toContain('src');
+    expect(seen).not.toContain('POISON');
+    expect(seen).not.toContain('Rewritten');
+    expect(second.result).toMatchObject({ type: 'text', content: 'second' });
+  });
+
   it('failing checks give a draft PR that lists them and says which failed before the change', async () => {
     const project = {
       'package.json': JSON.stringify({ name: 'sum', type: 'module', scripts: { lint: 'node lint.mjs', test: 'node --test' } }, null, 2),

@@ -58,6 +58,7 @@ function hostSandbox(workspace: string): Sandbox {
         );
       });
     },
+    workspacePrepared: false,
     setDefaultEnv: () => undefined,
     putArchive: () => Promise.reject(new Error('not used by the host double')),
     writeFile: () => Promise.reject(new Error('not used by the host double')),

@@ -605,14 +605,14 @@ describe('repository caches', () => {
     expect(pruned.status).toBe(200);
     expect(pruned.body).toEqual({
       pruned: ['/srv/repos/app', 'octo/cat'],
-      kept: [{ repo: 'octo/dog', reason: 'a session on it is running' }],
+      kept: [{ repo: 'octo/dog', reason: 'a session on it is running; prune it when that session has ended' }],
     });
     expect(caches.pruneCalls).toEqual([undefined]);
     expect((await call(server, 'GET', '/api/caches')).body.map((cache: { repo: string }) => cache.repo)).toEqual(['octo/dog']);
 
     const again = await call(server, 'POST', '/api/caches/prune', { body: {} });
     expect(again.status).toBe(200);
-    expect(again.body).toEqual({ pruned: [], kept: [{ repo: 'octo/dog', reason: 'a session on it is running' }] });
+    expect(again.body).toEqual({ pruned: [], kept: [{ repo: 'octo/dog', reason: 'a session on it is running; prune it when that session has ended' }] });
     expect(caches.pruneCalls).toEqual([undefined, undefined]);
   });
 

@@ -1,9 +1,19 @@
+import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import Dockerode from 'dockerode';
 import tarFs from 'tar-fs';
 import type { Logger } from '../../logger.js';
-import type { DependencyCacheInfo, ImageProgress, ManagedSandbox, Runtime, Sandbox, SandboxSpec } from '../runtime.js';
+import type {
+  DependencyCacheInfo,
+  ImageProgress,
+  ManagedSandbox,
+  Runtime,
+  Sandbox,
+  SandboxSpec,
+  WorkspaceSnapshotRequest,
+} from '../runtime.js';
+import { WorkspaceSnapshots } from './workspace-snapshots.js';
 import {
   CACHE_LABEL,
   CACHE_MOUNT_PATH,
@@ -51,6 +61,7 @@ export class DockerRuntime implements Runtime {
   private building: Promise<void> | undefined;
   private readonly networks = new Map<string, Promise<void>>();
   private readonly live = new Map<string, DockerSandbox>();
+  private readonly snapshots: WorkspaceSnapshots;
 
   constructor(options: DockerRuntimeOptions) {
     this.docker = options.docker ?? new Dockerode();
@@ -60,6 +71,25 @@ export class DockerRuntime implements Runtime {
     this.contextDir = options.contextDir;
     this.logger = options.logger;
     this.instanceLabel = options.instanceLabel;
+    this.snapshots = new WorkspaceSnapshots({
+      docker: this.docker,
+      image: this.image,
+      instanceLabel: this.instanceLabel,
+      scopeFilters: this.instanceLabel ? [`${INSTANCE_LABEL}=${this.instanceLabel}`] : [],
+      logger: this.logger,
+      // Like a session's sandbox, but with no network and no cache: only git runs in it.
+      startSandbox: (labels, limits) =>
+        this.create({ sessionId: `snapshot-${randomBytes(4).toString('hex')}`, network: 'none', limits, labels }),
+    });
+  }
+
+  snapshotWorkspace(request: WorkspaceSnapshotRequest): Promise<void> {
+    return this.snapshots.make(request);
+  }
+
+  /** Resolves when no workspace snapshot is being made. */
+  snapshotsIdle(): Promise<void> {
+    return this.snapshots.idle();
   }
 
   async ping(): Promise<void> {
@@ -110,9 +140,10 @@ export class DockerRuntime implements Runtime {
       [SESSION_LABEL]: sessionId,
       ...(this.instanceLabel ? { [INSTANCE_LABEL]: this.instanceLabel } : {}),
     };
+    const snapshot = spec.workspace ? await this.snapshots.find(spec.workspace.repo, spec.workspace.commit) : undefined;
     const container = await this.createContainer({
       name,
-      Image: this.image,
+      Image: snapshot ?? this.image,
       // The container ends itself at the wall clock even if this server dies meanwhile.
       Cmd: ['sleep', String(Math.ceil(limits.wallClockMs / 1000))],
       User: SANDBOX_USER,
@@ -149,6 +180,7 @@ export class DockerRuntime implements Runtime {
       wallClockMs: limits.wallClockMs,
       ...(this.logger ? { logger: this.logger } : {}),
       onExit: () => this.live.delete(container.id),
+      workspacePrepared: snapshot !== undefined,
     });
     try {
       await container.start();
@@ -198,10 +230,17 @@ export class DockerRuntime implements Runtime {
   }
 
   async listCaches(): Promise<DependencyCacheInfo[]> {
-    return listCacheVolumes(this.docker, this.instanceLabel ? [`${INSTANCE_LABEL}=${this.instanceLabel}`] : []);
+    const scope = this.instanceLabel ? [`${INSTANCE_LABEL}=${this.instanceLabel}`] : [];
+    const volumes = await listCacheVolumes(this.docker, scope);
+    // A repository with only a workspace snapshot (its dependency cache turned off) is listed
+    // too, so that pruning it frees the snapshot.
+    const listed = new Set(volumes.map((volume) => volume.repo));
+    const snapshots = (await this.snapshots.list()).filter((snapshot) => !listed.has(snapshot.repo));
+    return [...volumes, ...snapshots];
   }
 
   async removeCache(repo: string): Promise<void> {
+    await this.snapshots.remove(repo);
     await removeCacheVolume(this.docker, cacheVolumeName(this.instanceLabel, repo), repo);
   }
 

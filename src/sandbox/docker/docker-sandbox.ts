@@ -95,6 +95,8 @@ export interface DockerSandboxOptions {
   logger?: Logger;
   /** Called once the sandbox has stopped (the runtime forgets it). */
   onExit?: (exit: SandboxExit) => void;
+  /** The container was made from a workspace snapshot holding the requested checkout. */
+  workspacePrepared?: boolean;
 }
 
 /**
@@ -105,6 +107,7 @@ export class DockerSandbox implements Sandbox {
   readonly id: string;
   readonly sessionId: string;
   readonly workspace = WORKSPACE_DIR;
+  readonly workspacePrepared: boolean;
   readonly exited: Promise<SandboxExit>;
 
   private readonly docker: Dockerode;
@@ -128,6 +131,7 @@ export class DockerSandbox implements Sandbox {
     this.sessionId = options.sessionId;
     this.logger = options.logger;
     this.wallClockMs = options.wallClockMs;
+    this.workspacePrepared = options.workspacePrepared ?? false;
     this.exited = new Promise<SandboxExit>((resolve) => {
       this.resolveExited = (exit) => {
         if (this.exit) return;
