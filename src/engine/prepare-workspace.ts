@@ -88,8 +88,6 @@ export async function prepareWorkspace(deps: PrepareWorkspaceDeps, context: Prep
     emit('output', `Preparing ${session.repo}`);
     const access = await deps.provider.access(session.repo, signal);
     await mkdir(deps.workspacesDir, { recursive: true, mode: 0o700 });
-    await deps.runtime.ensureImage((line) => emit('output', `[sandbox image] ${line}`));
-    signal.throwIfAborted();
     // A revision starts from the pull request's head as it is; a task from the base branch.
     const baseBranch = session.options.revision?.headBranch ?? session.options.baseBranch ?? access.defaultBranch;
     const started = Date.now();
@@ -97,13 +95,18 @@ export async function prepareWorkspace(deps: PrepareWorkspaceDeps, context: Prep
       access,
       baseBranch,
       async (mirror) => {
-        starting = deps.runtime.create({
-          sessionId: session.id,
-          network: deps.sandbox.network,
-          limits: deps.sandbox.limits,
-          workspace: { repo: access.repo, commit: mirror.commit },
-          ...(deps.dependencyCache ? { cache: { repo: access.repo } } : {}),
-        });
+        // The fetch above failed fast on a wrong repository; the sandbox now starts while the clone is made.
+        starting = deps.runtime
+          .ensureImage((line) => emit('output', `[sandbox image] ${line}`))
+          .then(() =>
+            deps.runtime.create({
+              sessionId: session.id,
+              network: deps.sandbox.network,
+              limits: deps.sandbox.limits,
+              workspace: { repo: access.repo, commit: mirror.commit },
+              ...(deps.dependencyCache ? { cache: { repo: access.repo } } : {}),
+            }),
+          );
         // Whatever happens to the clone, a sandbox that did start is reported, so it is always removed.
         starting.then(
           (started) => context.onSandbox(started),
