@@ -135,8 +135,14 @@ export async function prepareWorkspace(deps: PrepareWorkspaceDeps, context: Prep
     sandbox = await starting!;
     signal.throwIfAborted();
     if (sandbox.workspacePrepared) {
-      // The snapshot holds the files at this commit; only the branch is this session's own.
-      await gitInSandbox(sandbox, [...SANDBOX_GIT, 'checkout', '-q', '-B', session.branch], 'switch to the session\'s branch', signal);
+      // The snapshot holds the files at this commit; only the branch is this session's own. Refs
+      // only: a checkout would re-read every file of a big tree to refresh the index.
+      await gitInSandbox(
+        sandbox,
+        ['sh', '-c', 'git update-ref "refs/heads/$1" HEAD && git symbolic-ref HEAD "refs/heads/$1"', 'sh', session.branch],
+        "switch to the session's branch",
+        signal,
+      );
       emit('output', 'Sandbox ready from the repository\'s workspace snapshot; the agent is starting');
     } else {
       await copyIntoSandbox(deps, { sandbox, workspace, repo: access.repo, sessionId: session.id }, signal);

@@ -113,6 +113,7 @@ describe('real repositories: dependencies installed, caches reused, outcomes tha
     let app = await start(router, { gitUrl, dataDir, env: { TELECODER_DOCKER_NETWORK: 'bridge', TELECODER_STAGES: 'setup,code,verify' } });
     const first = await waitForFinal(app, app.engine.submit({ repo: 'acme/widgets', prompt: 'add one.txt' }).id, 240_000);
     expect(first.error).toBeNull();
+    expect(setupEvents(app.store.listEvents(first.id)).at(-1)!.commands[0]).not.toHaveProperty('note');
     const firstClone = gitServer.stats().uploadPackBytes;
     expect(firstClone).toBeGreaterThan(300 * 1024);
     expect(outputs(app.store.listEvents(first.id)).some((line) => line.includes('into a new mirror'))).toBe(true);
@@ -130,7 +131,10 @@ describe('real repositories: dependencies installed, caches reused, outcomes tha
     expect(outputs(events).some((line) => line.includes('from its mirror, fetching only what changed'))).toBe(true);
     const fetched = gitServer.stats().uploadPackBytes;
     expect(fetched).toBeLessThan(firstClone / 20);
-    expect(setupEvents(events).at(-1)).toMatchObject({ status: 'passed', commands: [{ command: 'npm ci --prefer-offline --no-audit --no-fund', passed: true }] });
+    expect(setupEvents(events).at(-1)).toMatchObject({
+      status: 'passed',
+      commands: [{ command: 'npm ci --prefer-offline --no-audit --no-fund', passed: true, note: "node_modules restored from the repository's dependency cache" }],
+    });
 
     const caches = await app.engine.listCaches();
     expect(caches).toHaveLength(1);

@@ -37,6 +37,15 @@ describe('setup detection', () => {
     ]);
   });
 
+  it('keeps an npm ci tree in the dependency cache, except for workspaces whose trees are spread out', () => {
+    const [single] = setupFromFiles(project({ 'package.json': withDeps(), 'package-lock.json': null }));
+    expect(single!.run).toMatch(/^set -- 'npm ci --prefer-offline --no-audit --no-fund'\n/);
+    expect(single!.run).toContain('bash -c "$1" || exit $?');
+    const [spread] = setupFromFiles(project({ 'package.json': withDeps({ workspaces: ['packages/*'] }), 'package-lock.json': null }));
+    expect(spread!.run).toBeUndefined();
+    expect(setupFromFiles(project({ 'package.json': withDeps(), 'pnpm-lock.yaml': null }))[0]!.run).toBeUndefined();
+  });
+
   it('installs without writing a lockfile when there is none, and skips manifests with no dependencies', () => {
     expect(commands({ 'package.json': withDeps() })).toEqual(['npm install --prefer-offline --no-audit --no-fund --no-package-lock']);
     expect(commands({ 'package.json': JSON.stringify({ name: 'x', scripts: { test: 'node --test' } }), 'package-lock.json': null })).toEqual([]);

@@ -28,6 +28,9 @@ export interface SetUpWorkspaceOptions {
 }
 
 const SMALL_EXEC_MS = 15_000;
+/** What the installed-tree cache prints when it restored node_modules instead of installing. */
+const RESTORED = /^node_modules restored from the repository's dependency cache/m;
+const RESTORED_NOTE = "node_modules restored from the repository's dependency cache";
 
 /**
  * Installs the project's dependencies in the sandbox, as the sandbox user, before the agent
@@ -63,11 +66,14 @@ export async function setUpWorkspace(sandbox: Sandbox, options: SetUpWorkspaceOp
       results.push(notRun(command, left <= 0 ? 'not run: the setup time limit (TELECODER_SETUP_TIMEOUT) was used up' : 'not run: an earlier setup command failed'));
       continue;
     }
-    const [result] = await runChecks(sandbox, [{ name: command.name, kind: 'setup', command: command.command, source: command.source }], {
+    const [ran] = await runChecks(sandbox, [{ name: command.name, kind: 'setup', command: command.run ?? command.command, source: command.source }], {
       timeoutMsPerCheck: left,
       signal,
     });
-    if (!result) throw new Error(`setup: running \`${command.command}\` gave no result`);
+    if (!ran) throw new Error(`setup: running \`${command.command}\` gave no result`);
+    // People see the command, not the cache wrapper around it.
+    const restored = ran.passed && RESTORED.test(ran.output);
+    const result: CheckResult = { ...ran, command: command.command, ...(restored ? { note: RESTORED_NOTE } : {}) };
     results.push(result);
     emit('output', resultLine(result, index, commands.length));
   }
@@ -82,7 +88,13 @@ export async function setUpWorkspace(sandbox: Sandbox, options: SetUpWorkspaceOp
   emit('setup', {
     status: failed ? 'failed' : 'passed',
     durationMs,
-    commands: results.map((result) => ({ command: result.command, exitCode: result.exitCode, durationMs: result.durationMs, passed: result.passed })),
+    commands: results.map((result) => ({
+      command: result.command,
+      exitCode: result.exitCode,
+      durationMs: result.durationMs,
+      passed: result.passed,
+      ...(result.note ? { note: result.note } : {}),
+    })),
   });
   return { status: failed ? 'failed' : 'passed', results, durationMs, source, env };
 }
@@ -118,7 +130,7 @@ async function virtualenvOf(sandbox: Sandbox, signal: AbortSignal | undefined): 
 function resultLine(result: CheckResult, index: number, total: number): string {
   const seconds = `${(result.durationMs / 1000).toFixed(1)} s`;
   const head = `Setup ${index + 1}/${total}: ${result.passed ? '✅' : '❌'} ${result.command} (${seconds})`;
-  if (result.passed) return head;
+  if (result.passed) return result.note ? `${head}: ${result.note}` : head;
   const why = result.note ?? (result.timedOut ? 'timed out' : `exit ${result.exitCode}`);
   const tail = result.output.trimEnd().split('\n').slice(-30).join('\n');
   return `${head}: ${why}${tail ? `\n${tail}` : ''}`;
