@@ -19,6 +19,7 @@ import { TeleCoderBuilder } from '../src/telecoder.js';
 import { makeRepo } from '../test/helpers/git-fixtures.js';
 import { ensureTestImage } from '../test/helpers/sandbox-image.js';
 import { startScriptedLLM, type ScriptStep } from '../test/helpers/scripted-llm-server.js';
+import { removeInstanceVolumes } from './bench-cache.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
 const TOOL_CALLS_PER_SESSION = 5;
@@ -139,6 +140,8 @@ async function oneSession(image: string, repo: string): Promise<SessionTimes> {
   } finally {
     await app.stop();
     await llm.close();
+    // The repository's dependency-cache volume outlives the server by design; not this data dir's.
+    await removeInstanceVolumes(new Dockerode(), dataDir);
     rmSync(dataDir, { recursive: true, force: true });
   }
 }

@@ -1,9 +1,10 @@
-import { chmod, mkdir, readdir, rm } from 'node:fs/promises';
+import { appendFile, chmod, mkdir, readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { pack } from 'tar-fs';
 import type { RepoAccess } from '../gitprovider/provider.js';
 import { GitError, runGit } from './run-git.js';
-import { isWorkspaceOnlyPath } from './workspace-only-paths.js';
+import { isWorkspaceOnlyPath, WORKSPACE_ONLY_EXCLUDE_LINES } from './workspace-only-paths.js';
 
 export const TELECODER_AUTHOR = { name: 'TeleCoder', email: 'telecoder@users.noreply.github.com' } as const;
 
@@ -168,6 +169,10 @@ export class GitWorkspace {
         await run(['symbolic-ref', 'HEAD', `refs/heads/${options.branch}`]);
       }
       await run(['read-tree', 'HEAD']);
+      // Installed dependencies stay out of the agent's `git status` in the sandbox (delivery
+      // leaves them out regardless). Written into the server's own clone, so it travels in the tar.
+      await mkdir(join(dir, '.git', 'info'), { recursive: true });
+      await appendFile(join(dir, '.git', 'info', 'exclude'), `\n# TeleCoder workspace setup\n${WORKSPACE_ONLY_EXCLUDE_LINES.join('\n')}\n`);
       // The one kind of file the server does write: .gitignore files, which applyPatch asks what
       // the base ignores. They come from the repository's own tree, never from the sandbox.
       const ignoreFiles = (await run(['ls-files', '-z', '--', ':(glob).gitignore', ':(glob)**/.gitignore'])).stdout;

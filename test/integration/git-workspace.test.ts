@@ -623,6 +623,8 @@ describe('GitWorkspace with real git and a local bare remote', () => {
     expect(names.filter((name) => !name.startsWith('./.git/') && !name.endsWith('.gitignore') && name !== '.' && name !== './.git')).toEqual(['./src', './src/gen']);
     expect(entries.every((entry) => entry.uid === 1000 && entry.gid === 1000)).toBe(true);
     expect(entries.find((entry) => entry.name === './.git/HEAD')!.body.toString()).toBe('ref: refs/heads/telecoder/pack\n');
+    // Installed dependencies are kept out of the agent's own `git status`.
+    expect(entries.find((entry) => entry.name === './.git/info/exclude')!.body.toString()).toMatch(/^node_modules\/$/m);
 
     // What the sandbox does with it: a checkout from that .git gives the whole tree at the base.
     const sandboxDir = join(tmp, 'sandbox-copy');

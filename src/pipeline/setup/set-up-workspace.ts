@@ -1,5 +1,4 @@
 import { posix } from 'node:path';
-import { WORKSPACE_ONLY_EXCLUDE_LINES } from '../../git/workspace-only-paths.js';
 import type { SessionEventType } from '../../model/session.js';
 import type { Sandbox } from '../../sandbox/runtime.js';
 import { readProjectFiles } from '../checks/read-project-files.js';
@@ -55,7 +54,6 @@ export async function setUpWorkspace(sandbox: Sandbox, options: SetUpWorkspaceOp
 
   emit('setup', { status: 'running', commands: commands.map((command) => ({ command: command.command })) });
   emit('output', `Setup: ${commands.map((command) => command.name).join(', ')} (${source === 'detected' ? `from ${commands.map((c) => c.source).join(', ')}` : source})`);
-  await excludeInstalledDirs(sandbox, signal);
 
   const results: CheckResult[] = [];
   for (const [index, command] of commands.entries()) {
@@ -78,7 +76,8 @@ export async function setUpWorkspace(sandbox: Sandbox, options: SetUpWorkspaceOp
     emit('output', resultLine(result, index, commands.length));
   }
 
-  const env = await virtualenvOf(sandbox, signal);
+  // Only a Python install makes a virtualenv; anything else saves the probe.
+  const env = commands.some((command) => /\bvenv\b|\buv\b/.test(command.command)) || configured ? await virtualenvOf(sandbox, signal) : {};
   if (env.VIRTUAL_ENV) {
     sandbox.setDefaultEnv(env);
     emit('output', `Setup: the virtualenv ${VENV_DIR} is active for every later command`);
@@ -104,15 +103,6 @@ function configuredCommands(commands: readonly string[]): SetupCommand[] {
     .map((command) => command.trim())
     .filter((command) => command !== '')
     .map((command, index) => ({ name: command.split('\n', 1)[0]!.slice(0, 60), command, source: `repository configuration setupCommands[${index}]` }));
-}
-
-/** Keeps installed dependencies out of the agent's `git status` (delivery leaves them out regardless). */
-async function excludeInstalledDirs(sandbox: Sandbox, signal: AbortSignal | undefined): Promise<void> {
-  const lines = WORKSPACE_ONLY_EXCLUDE_LINES.join('\n');
-  await sandbox.exec(
-    ['bash', '-c', 'test -d .git && mkdir -p .git/info && printf "\\n# TeleCoder workspace setup\\n%s\\n" "$1" >> .git/info/exclude || true', 'bash', lines],
-    { timeoutMs: SMALL_EXEC_MS, signal },
-  );
 }
 
 /** The environment that activates the workspace's virtualenv, or {} when setup made none. */
