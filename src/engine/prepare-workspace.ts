@@ -37,6 +37,8 @@ export interface PreparedWorkspace {
   workspace: GitWorkspace;
   /** A fresh sandbox holding a copy of that clone. */
   sandbox: Sandbox;
+  /** The repository as its provider names it (what caches and snapshots are keyed by). */
+  repo: string;
 }
 
 /** Removes a sandbox and a clone, logging (not throwing) what could not be removed. */
@@ -148,7 +150,7 @@ export async function prepareWorkspace(deps: PrepareWorkspaceDeps, context: Prep
       await copyIntoSandbox(deps, { sandbox, workspace, repo: access.repo, sessionId: session.id }, signal);
       emit('output', 'Sandbox ready; the agent is starting');
     }
-    return { workspace, sandbox };
+    return { workspace, sandbox, repo: access.repo };
   } catch (error) {
     // A sandbox still starting when the clone failed is removed as soon as it exists.
     sandbox ??= await starting?.catch(() => undefined);

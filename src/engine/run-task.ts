@@ -82,7 +82,11 @@ export async function runTask(deps: RunTaskDeps, context: RunTaskContext): Promi
   let sandbox: Sandbox | undefined;
   let workspace: GitWorkspace | undefined;
   try {
-    ({ sandbox, workspace } = await prepareWorkspace(deps, context));
+    let repo: string;
+    ({ sandbox, workspace, repo } = await prepareWorkspace(deps, context));
+    const { runtime } = deps;
+    const ready = { sandbox, commit: workspace.baseSha };
+    const saveSnapshot = runtime.snapshotSandbox ? () => runtime.snapshotSandbox!(ready.sandbox, { repo, commit: ready.commit }) : undefined;
     const project = await readProjectInstructions(workspace);
     if (project) emit('output', `Following the repository's ${project.file}`);
 
@@ -92,6 +96,7 @@ export async function runTask(deps: RunTaskDeps, context: RunTaskContext): Promi
       sandbox,
       sandboxLimits: deps.sandbox.limits,
       workspace: { baseSha: workspace.baseSha, baseBranch: workspace.baseBranch },
+      saveSnapshot,
       llmFor: (stage) => deps.llmFor(stage),
       agent: deps.agent,
       agentInstructions: agentInstructions(project, session.options),

@@ -80,6 +80,8 @@ export interface StageContext {
   readonly step: StepState;
   /** Records an LLM round trip made by a stage (the agent's turns are recorded for it). */
   recordLLM(stage: string, model: string, usage: { inputTokens: number; outputTokens: number }, turns?: number): void;
+  /** Keeps the sandbox as its commit's workspace snapshot (only before the agent runs); absent when the runtime has none. */
+  saveSnapshot?: (() => Promise<void>) | undefined;
   /** Emits the 'progress' event of the current step. */
   progress(status: StepProgress): void;
 }

@@ -121,6 +121,11 @@ export interface Runtime {
    * SandboxSpec.workspace), in a sandbox of its own where no agent runs. Optional; never throws.
    */
   snapshotWorkspace?(request: WorkspaceSnapshotRequest): Promise<void>;
+  /**
+   * Saves this sandbox as the repository's workspace snapshot at `commit` (what later sandboxes
+   * of that commit start from). Only call it before any agent ran in the sandbox. Optional.
+   */
+  snapshotSandbox?(sandbox: Sandbox, target: { repo: string; commit: string }): Promise<void>;
 }
 
 export interface WorkspaceSnapshotRequest {

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Dockerode from 'dockerode';
 import { describe, expect, it } from 'vitest';
@@ -104,7 +104,7 @@ describe('real repositories: dependencies installed, caches reused, outcomes tha
     onCleanup(() => gitServer.close());
     const gitUrl = gitServer.url;
     const router = stageRouter({
-      agent: [write('one.txt', '1\n'), finish('one'), write('two.txt', '2\n'), finish('two')],
+      agent: [write('one.txt', '1\n'), finish('one'), write('two.txt', '2\n'), finish('two'), write('three.txt', '3\n'), finish('three')],
     });
     const dataDir = join(dir(), 'data');
     mkdirSync(dataDir);
@@ -118,6 +118,13 @@ describe('real repositories: dependencies installed, caches reused, outcomes tha
     expect(firstClone).toBeGreaterThan(300 * 1024);
     expect(outputs(app.store.listEvents(first.id)).some((line) => line.includes('into a new mirror'))).toBe(true);
     await restart();
+
+    // A new commit upstream that leaves the lockfile alone: no snapshot of it exists yet.
+    const work = `${join(remotes, 'acme', 'widgets.git')}.work`;
+    writeFileSync(join(work, 'CHANGELOG.md'), 'next\n');
+    git(work, 'add', '-A');
+    git(work, 'commit', '-q', '-m', 'next');
+    git(work, 'push', '-q', join(remotes, 'acme', 'widgets.git'), 'main');
 
     // The same server data, and now no network at all in the sandbox: `npm ci` can only succeed
     // if the repository's cache volume holds the package.
@@ -135,6 +142,22 @@ describe('real repositories: dependencies installed, caches reused, outcomes tha
       status: 'passed',
       commands: [{ command: 'npm ci --prefer-offline --no-audit --no-fund', passed: true, note: "node_modules restored from the repository's dependency cache" }],
     });
+
+    // A third session on that same commit starts from the snapshot the second one kept after its
+    // setup: the dependencies are already installed, and its check still passes with no network.
+    capturePullRequest(53);
+    const third = await waitForFinal(app, app.engine.submit({ repo: 'acme/widgets', prompt: 'add three.txt' }).id, 240_000);
+    expect(third.error).toBeNull();
+    const thirdEvents = app.store.listEvents(third.id);
+    expect(outputs(thirdEvents)).toContain("Sandbox ready from the repository's workspace snapshot; the agent is starting");
+    expect(setupEvents(thirdEvents)).toEqual([
+      {
+        status: 'passed',
+        durationMs: expect.any(Number),
+        commands: [{ command: 'npm ci --prefer-offline --no-audit --no-fund', exitCode: 0, durationMs: 0, passed: true, note: 'installed in the workspace snapshot of this commit' }],
+      },
+    ]);
+    expect(outputs(thirdEvents).some((line) => line.startsWith('✅ test'))).toBe(true);
 
     const caches = await app.engine.listCaches();
     expect(caches).toHaveLength(1);

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { posix } from 'node:path';
 import type { SessionEventType } from '../../model/session.js';
 import type { Sandbox } from '../../sandbox/runtime.js';
@@ -24,6 +25,12 @@ export interface SetUpWorkspaceOptions {
   timeoutMs: number;
   signal?: AbortSignal | undefined;
   emit(type: SessionEventType, data: unknown): void;
+  /**
+   * The workspace snapshot of this commit: `prepared` when the sandbox started from one (its
+   * dependencies may be installed already), `save` to keep this sandbox as the snapshot once
+   * setup passed (before any agent runs).
+   */
+  snapshot?: { prepared: boolean; save?: (() => Promise<void>) | undefined } | undefined;
 }
 
 const SMALL_EXEC_MS = 15_000;
@@ -50,6 +57,11 @@ export async function setUpWorkspace(sandbox: Sandbox, options: SetUpWorkspaceOp
     emit('setup', { status: 'skipped', durationMs: outcome.durationMs, commands: [] });
     emit('output', configured ? 'Setup: the repository configures no setup commands' : 'Setup: nothing to install (no lockfile or manifest found)');
     return outcome;
+  }
+
+  const key = createHash('sha256').update(JSON.stringify(commands.map((command) => command.run ?? command.command))).digest('hex');
+  if (options.snapshot?.prepared && (await installedKey(sandbox, signal)) === key) {
+    return fromSnapshot(sandbox, commands, { started, source, signal, emit });
   }
 
   emit('setup', { status: 'running', commands: commands.map((command) => ({ command: command.command })) });
@@ -84,6 +96,7 @@ export async function setUpWorkspace(sandbox: Sandbox, options: SetUpWorkspaceOp
   }
   const failed = results.some((result) => !result.passed);
   const durationMs = Date.now() - started;
+  if (!failed && options.snapshot?.save) await saveSnapshot(sandbox, key, options.snapshot.save, { signal, emit });
   emit('setup', {
     status: failed ? 'failed' : 'passed',
     durationMs,
@@ -96,6 +109,67 @@ export async function setUpWorkspace(sandbox: Sandbox, options: SetUpWorkspaceOp
     })),
   });
   return { status: failed ? 'failed' : 'passed', results, durationMs, source, env };
+}
+
+/** Where a snapshot records which setup it holds: outside the workspace and the cache volume. */
+const INSTALLED_MARKER = '/home/sandbox/.telecoder/setup-installed';
+
+async function installedKey(sandbox: Sandbox, signal: AbortSignal | undefined): Promise<string> {
+  const read = await sandbox.exec(['cat', INSTALLED_MARKER], { timeoutMs: SMALL_EXEC_MS, maxOutputBytes: 256, signal });
+  return read.exitCode === 0 ? read.stdout.trim() : '';
+}
+
+/** The sandbox started from a snapshot whose setup is this one: nothing to install. */
+async function fromSnapshot(
+  sandbox: Sandbox,
+  commands: SetupCommand[],
+  context: { started: number; source: SetupOutcome['source']; signal: AbortSignal | undefined; emit: SetUpWorkspaceOptions['emit'] },
+): Promise<SetupOutcome> {
+  const note = 'installed in the workspace snapshot of this commit';
+  const results = commands.map((command): CheckResult => ({
+    name: command.name,
+    command: command.command,
+    kind: 'setup',
+    source: command.source,
+    passed: true,
+    exitCode: 0,
+    timedOut: false,
+    durationMs: 0,
+    output: '',
+    note,
+  }));
+  const env = await virtualenvOf(sandbox, context.signal);
+  if (env.VIRTUAL_ENV) sandbox.setDefaultEnv(env);
+  const durationMs = Date.now() - context.started;
+  context.emit('output', `Setup: ${commands.map((command) => command.name).join(', ')} already ${note}`);
+  context.emit('setup', {
+    status: 'passed',
+    durationMs,
+    commands: results.map((result) => ({ command: result.command, exitCode: 0, durationMs: 0, passed: true, note })),
+  });
+  return { status: 'passed', results, durationMs, source: context.source, env };
+}
+
+/** Marks what setup installed and keeps the sandbox as its commit's snapshot; a failure only costs speed. */
+async function saveSnapshot(
+  sandbox: Sandbox,
+  key: string,
+  save: () => Promise<void>,
+  context: { signal: AbortSignal | undefined; emit: SetUpWorkspaceOptions['emit'] },
+): Promise<void> {
+  const started = Date.now();
+  try {
+    const marked = await sandbox.exec(['sh', '-c', 'mkdir -p "$(dirname "$1")" && printf %s "$2" > "$1"', 'sh', INSTALLED_MARKER, key], {
+      timeoutMs: SMALL_EXEC_MS,
+      signal: context.signal,
+    });
+    if (marked.exitCode !== 0) throw new Error(marked.stderr.trim() || `exit ${marked.exitCode}`);
+    await save();
+    context.emit('output', `Setup: kept the installed workspace as this commit's snapshot (${Date.now() - started} ms)`);
+  } catch (error) {
+    if (context.signal?.aborted) throw error;
+    context.emit('output', `Setup: could not keep a workspace snapshot (${error instanceof Error ? error.message : String(error)}); later sessions install again`);
+  }
 }
 
 function configuredCommands(commands: readonly string[]): SetupCommand[] {

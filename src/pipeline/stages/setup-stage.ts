@@ -16,6 +16,7 @@ export class SetupStage implements PipelineStage {
       timeoutMs: limits.setupTimeoutMs,
       signal,
       emit: context.emit,
+      snapshot: { prepared: sandbox.workspacePrepared, save: context.saveSnapshot },
     });
     context.state.setup = outcome;
     const problem = setupProblemText(outcome);

@@ -87,6 +87,10 @@ export class DockerRuntime implements Runtime {
     return this.snapshots.make(request);
   }
 
+  snapshotSandbox(sandbox: Sandbox, target: { repo: string; commit: string }): Promise<void> {
+    return this.snapshots.commitSandbox(sandbox, target.repo, target.commit);
+  }
+
   /** Resolves when no workspace snapshot is being made. */
   snapshotsIdle(): Promise<void> {
     return this.snapshots.idle();
@@ -135,6 +139,8 @@ export class DockerRuntime implements Runtime {
     }
 
     const labels: Record<string, string> = {
+      // A session sandbox may be saved as its commit's snapshot once setup is done.
+      ...(spec.workspace ? await this.snapshots.labelsFor(spec.workspace.repo, spec.workspace.commit) : {}),
       ...spec.labels,
       [MANAGED_LABEL]: 'true',
       [SESSION_LABEL]: sessionId,

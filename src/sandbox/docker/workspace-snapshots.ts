@@ -101,6 +101,21 @@ export class WorkspaceSnapshots {
     }
   }
 
+  /**
+   * Commits a running sandbox as the snapshot of `commit` (it was created with the snapshot labels,
+   * so the image carries them). Replaces any snapshot of that commit and drops older ones.
+   */
+  async commitSandbox(sandbox: Sandbox, repo: string, commit: string): Promise<void> {
+    await this.#options.docker.getContainer(sandbox.id).commit({ repo: this.imageName(repo), tag: commit, pause: true });
+    await this.remove(repo, { except: commit });
+  }
+
+  /** The labels a sandbox needs for a commit of it to be a valid snapshot. */
+  async labelsFor(repo: string, commit: string): Promise<Record<string, string>> {
+    const base = await this.#options.docker.getImage(this.#options.image).inspect();
+    return { [SNAPSHOT_REPO_LABEL]: repo, [SNAPSHOT_COMMIT_LABEL]: commit, [SNAPSHOT_BASE_LABEL]: base.Id };
+  }
+
   /** Waits for snapshots being made (tests, shutdown). */
   async idle(): Promise<void> {
     await Promise.allSettled([...this.#making.values()]);
