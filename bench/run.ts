@@ -11,6 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Dockerode from 'dockerode';
+import { median } from './bench-cache.js';
 import { loadConfig } from '../src/config/config.js';
 import type { LLMClient } from '../src/llm/client.js';
 import { createLLMClient } from '../src/llm/create-llm-client.js';
@@ -24,11 +25,6 @@ import { removeInstanceVolumes } from './bench-cache.js';
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
 const TOOL_CALLS_PER_SESSION = 5;
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
 
 async function dockerFloor(image: string): Promise<{ createStart: number[]; exec: number[] }> {
   const docker = new Dockerode();

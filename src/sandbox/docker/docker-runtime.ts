@@ -138,15 +138,17 @@ export class DockerRuntime implements Runtime {
       mounts.push({ Type: 'volume', Source: volume, Target: CACHE_MOUNT_PATH, ReadOnly: false });
     }
 
+    // The snapshot to start from, and the labels that let this sandbox become one after setup.
+    const found = spec.workspace ? await this.snapshots.lookup(spec.workspace.repo, spec.workspace.commit) : undefined;
     const labels: Record<string, string> = {
       // A session sandbox may be saved as its commit's snapshot once setup is done.
-      ...(spec.workspace ? await this.snapshots.labelsFor(spec.workspace.repo, spec.workspace.commit) : {}),
+      ...found?.labels,
       ...spec.labels,
       [MANAGED_LABEL]: 'true',
       [SESSION_LABEL]: sessionId,
       ...(this.instanceLabel ? { [INSTANCE_LABEL]: this.instanceLabel } : {}),
     };
-    const snapshot = spec.workspace ? await this.snapshots.find(spec.workspace.repo, spec.workspace.commit) : undefined;
+    const snapshot = found?.reference;
     const container = await this.createContainer({
       name,
       Image: snapshot ?? this.image,

@@ -43,21 +43,27 @@ export class WorkspaceSnapshots {
     return `telecoder-workspace-${hash}`;
   }
 
-  /** The snapshot image for this commit, when there is one made from the current sandbox image. */
-  async find(repo: string, commit: string): Promise<string | undefined> {
+  /**
+   * For a sandbox of `repo` at `commit`: the snapshot image to start from, when there is one made
+   * from the current sandbox image, and the labels that make a commit of the sandbox a valid
+   * snapshot itself. One inspection of each image.
+   */
+  async lookup(repo: string, commit: string): Promise<{ reference: string | undefined; labels: Record<string, string> }> {
     const reference = `${this.imageName(repo)}:${commit}`;
-    try {
-      const [snapshot, base] = await Promise.all([
-        this.#options.docker.getImage(reference).inspect(),
-        this.#options.docker.getImage(this.#options.image).inspect(),
-      ]);
-      const labels = snapshot.Config?.Labels ?? {};
-      if (labels[SNAPSHOT_COMMIT_LABEL] !== commit || labels[SNAPSHOT_BASE_LABEL] !== base.Id) return undefined;
-      return reference;
-    } catch (error) {
-      if (statusCodeOf(error) === 404) return undefined;
-      throw error;
-    }
+    const [snapshot, base] = await Promise.all([
+      this.#options.docker
+        .getImage(reference)
+        .inspect()
+        .catch((error: unknown) => {
+          if (statusCodeOf(error) === 404) return undefined;
+          throw error;
+        }),
+      this.#options.docker.getImage(this.#options.image).inspect(),
+    ]);
+    const labels = { [SNAPSHOT_REPO_LABEL]: repo, [SNAPSHOT_COMMIT_LABEL]: commit, [SNAPSHOT_BASE_LABEL]: base.Id };
+    const found = snapshot?.Config?.Labels ?? {};
+    const current = found[SNAPSHOT_COMMIT_LABEL] === commit && found[SNAPSHOT_BASE_LABEL] === base.Id;
+    return { reference: current ? reference : undefined, labels };
   }
 
   /** Makes the snapshot unless it exists or is being made; failures are logged, never thrown. */
@@ -110,26 +116,15 @@ export class WorkspaceSnapshots {
     await this.remove(repo, { except: commit });
   }
 
-  /** The labels a sandbox needs for a commit of it to be a valid snapshot. */
-  async labelsFor(repo: string, commit: string): Promise<Record<string, string>> {
-    const base = await this.#options.docker.getImage(this.#options.image).inspect();
-    return { [SNAPSHOT_REPO_LABEL]: repo, [SNAPSHOT_COMMIT_LABEL]: commit, [SNAPSHOT_BASE_LABEL]: base.Id };
-  }
-
   /** Waits for snapshots being made (tests, shutdown). */
   async idle(): Promise<void> {
     await Promise.allSettled([...this.#making.values()]);
   }
 
   async #make(request: WorkspaceSnapshotRequest): Promise<void> {
-    const { docker } = this.#options;
-    if (await this.find(request.repo, request.commit)) return;
-    const base = await docker.getImage(this.#options.image).inspect();
-    const name = this.imageName(request.repo);
-    const sandbox = await this.#options.startSandbox(
-      { [SNAPSHOT_REPO_LABEL]: request.repo, [SNAPSHOT_COMMIT_LABEL]: request.commit, [SNAPSHOT_BASE_LABEL]: base.Id },
-      request.limits,
-    );
+    const { reference, labels } = await this.lookup(request.repo, request.commit);
+    if (reference) return;
+    const sandbox = await this.#options.startSandbox(labels, request.limits);
     try {
       await sandbox.putArchive(sandbox.workspace, request.archive());
       const checkout = await sandbox.exec([...request.checkout], { timeoutMs: CHECKOUT_TIMEOUT_MS, maxOutputBytes: 16 * 1024 });
@@ -137,11 +132,10 @@ export class WorkspaceSnapshots {
         throw new Error(`checking out the snapshot failed (exit ${checkout.exitCode}): ${(checkout.stderr || checkout.stdout).trim().slice(0, 500)}`);
       }
       // The container's labels become the image's: the repository, the commit, the base image.
-      await docker.getContainer(sandbox.id).commit({ repo: name, tag: request.commit, pause: true });
+      await this.commitSandbox(sandbox, request.repo, request.commit);
     } finally {
       await sandbox.destroy().catch(() => undefined);
     }
-    await this.remove(request.repo, { except: request.commit });
     this.#options.logger?.info({ repo: request.repo, commit: request.commit }, 'workspace snapshot made');
   }
 }
