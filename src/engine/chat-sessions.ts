@@ -6,7 +6,8 @@ import { releaseWorkspace, type PreparedWorkspace } from './prepare-workspace.js
 /** A chat's persistent parts: they live from its first message until it ends. */
 export interface LiveChat {
   readonly sessionId: string;
-  readonly workspace: GitWorkspace;
+  /** The server's clone: only a pull request needs it, so it may still be in the making. */
+  readonly clone: Promise<GitWorkspace>;
   readonly sandbox: Sandbox;
   /** When the last message or pull request finished (ms since the epoch). */
   lastActivity: number;
@@ -35,7 +36,7 @@ export class ChatSessions {
   }
 
   add(sessionId: string, prepared: PreparedWorkspace): LiveChat {
-    const chat: LiveChat = { sessionId, ...prepared, lastActivity: this.#now(), delivering: false };
+    const chat: LiveChat = { sessionId, sandbox: prepared.sandbox, clone: prepared.clone, lastActivity: this.#now(), delivering: false };
     this.#chats.set(sessionId, chat);
     return chat;
   }

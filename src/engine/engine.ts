@@ -611,7 +611,7 @@ export class Engine implements SessionService {
       delivered = await deliverChange({
         session,
         sandbox: chat.sandbox,
-        workspace: chat.workspace,
+        workspace: await chat.clone,
         provider: providerFor(session.repo, this.#options.providers, config.allowLocalRepos),
         signal: new AbortController().signal,
         emit: (type, data) => this.#emit(id, type, data),

@@ -9,6 +9,7 @@ import type { GitProvider } from '../gitprovider/provider.js';
 import type { Logger } from '../logger.js';
 import type { Session, SessionEventType } from '../model/session.js';
 import type { Runtime, Sandbox, SandboxLimits } from '../sandbox/runtime.js';
+import { readProjectInstructions } from './project-instructions.js';
 
 export interface PrepareWorkspaceDeps {
   runtime: Runtime;
@@ -33,21 +34,32 @@ export interface PrepareWorkspaceContext {
 }
 
 export interface PreparedWorkspace {
-  /** The server's private clone, on the session's branch. */
-  workspace: GitWorkspace;
-  /** A fresh sandbox holding a copy of that clone. */
+  /** A fresh sandbox holding the repository at `base.sha` on the session's branch. */
   sandbox: Sandbox;
+  /** The commit and branch the work starts from. */
+  base: { sha: string; branch: string };
+  /**
+   * The server's private clone, on the session's branch: only delivery needs it. When the sandbox
+   * came from a snapshot it is still being made while the agent works, off the critical path.
+   */
+  clone: Promise<GitWorkspace>;
+  /** The repository's agent instructions (AGENTS.md, CLAUDE.md) at the base commit. */
+  project: { file: string; text: string } | undefined;
   /** The repository as its provider names it (what caches and snapshots are keyed by). */
   repo: string;
 }
 
-/** Removes a sandbox and a clone, logging (not throwing) what could not be removed. */
+/** Removes a sandbox and a clone (waiting for one still being made), logging what could not be removed. */
 export async function releaseWorkspace(
-  parts: { sandbox?: Sandbox | undefined; workspace?: GitWorkspace | undefined },
+  parts: { sandbox?: Sandbox | undefined; clone?: Promise<GitWorkspace> | undefined },
   logger: Logger,
   sessionId: string,
 ): Promise<void> {
-  const settled = await Promise.allSettled([parts.sandbox?.destroy(), parts.workspace?.remove()]);
+  const settled = await Promise.allSettled([
+    parts.sandbox?.destroy(),
+    // A clone that failed removed its own directory: nothing to release.
+    parts.clone?.then((workspace) => workspace.remove(), () => undefined),
+  ]);
   for (const outcome of settled) {
     if (outcome.status === 'rejected') logger.warn({ err: outcome.reason, session: sessionId }, 'cleanup failed');
   }
@@ -75,17 +87,18 @@ async function gitInSandbox(sandbox: Sandbox, argv: readonly string[], what: str
 }
 
 /**
- * Fetches into the repository's mirror, clones privately from it (no files checked out on the
- * server) and, at the same time, starts the sandbox: from a snapshot of this very commit when the
- * runtime has one, else it gets the clone's .git and checks the files out itself (and a snapshot
- * is made in the background for the next session). On failure it removes whatever it made, so the
+ * Fetches into the repository's mirror, then at the same time starts the sandbox and clones
+ * privately from the mirror (no files checked out on the server). A sandbox from a snapshot of
+ * this very commit already holds the files, so the agent starts without waiting for the clone;
+ * otherwise the sandbox gets the clone's .git and checks the files out itself (and a snapshot is
+ * made in the background for the next session). On failure it removes whatever it made, so the
  * caller owns the sandbox and the clone only once they are ready.
  */
 export async function prepareWorkspace(deps: PrepareWorkspaceDeps, context: PrepareWorkspaceContext): Promise<PreparedWorkspace> {
   const { session, signal, emit } = context;
   let sandbox: Sandbox | undefined;
-  let workspace: GitWorkspace | undefined;
   let starting: Promise<Sandbox> | undefined;
+  let clone: Promise<GitWorkspace> | undefined;
   try {
     emit('output', `Preparing ${session.repo}`);
     const access = await deps.provider.access(session.repo, signal);
@@ -93,7 +106,11 @@ export async function prepareWorkspace(deps: PrepareWorkspaceDeps, context: Prep
     // A revision starts from the pull request's head as it is; a task from the base branch.
     const baseBranch = session.options.revision?.headBranch ?? session.options.baseBranch ?? access.defaultBranch;
     const started = Date.now();
-    const { cloned, created } = await deps.mirrors.withBranch(
+    let fetched!: (mirror: { commit: string; branch: string; created: boolean; project: PreparedWorkspace['project'] }) => void;
+    const mirrored = new Promise<Parameters<typeof fetched>[0]>((resolve) => (fetched = resolve));
+    // The clone is made while the mirror's lock is held (a later fetch cannot move the branch
+    // under it), but the session goes on as soon as the mirror is fetched.
+    clone = deps.mirrors.withBranch(
       access,
       baseBranch,
       async (mirror) => {
@@ -114,25 +131,30 @@ export async function prepareWorkspace(deps: PrepareWorkspaceDeps, context: Prep
           (started) => context.onSandbox(started),
           () => undefined,
         );
-        return {
-          created: mirror.created,
+        const cloning = GitWorkspace.clone({
           // The mirror is this server's own: the clone from it needs no credential and no network.
-          cloned: await GitWorkspace.clone({
-            access: { ...access, cloneUrl: mirror.url, gitEnv: {} },
-            dir: join(deps.workspacesDir, session.id),
-            branch: session.branch,
-            baseBranch: mirror.branch,
-            signal,
-          }),
-        };
+          access: { ...access, cloneUrl: mirror.url, gitEnv: {} },
+          dir: join(deps.workspacesDir, session.id),
+          branch: session.branch,
+          baseBranch: mirror.branch,
+          signal,
+        });
+        cloning.catch(() => undefined);
+        const project = await readProjectInstructions({ gitDir: mirror.gitDir, commit: mirror.commit });
+        fetched({ commit: mirror.commit, branch: mirror.branch, created: mirror.created, project });
+        const workspace = await cloning;
+        emit('output', `Cloned ${session.repo} from its mirror on the server, ${Date.now() - started} ms after the fetch began`);
+        return workspace;
       },
       signal,
     );
-    workspace = cloned;
+    // Whoever awaits the clone sees its failure; this only keeps an early one from going unhandled.
+    clone.catch(() => undefined);
+    const mirror = await Promise.race([mirrored, clone.then(() => mirrored)]);
     emit(
       'output',
-      `Cloned ${session.repo} at ${workspace.baseBranch} (${workspace.baseSha.slice(0, 12)}) ` +
-        `${created ? 'into a new mirror' : 'from its mirror, fetching only what changed'} in ${Date.now() - started} ms`,
+      `Fetched ${session.repo} at ${mirror.branch} (${mirror.commit.slice(0, 12)}) ` +
+        `${mirror.created ? 'into a new mirror' : 'into its mirror, only what changed'} in ${Date.now() - started} ms`,
     );
     sandbox = await starting!;
     signal.throwIfAborted();
@@ -147,14 +169,14 @@ export async function prepareWorkspace(deps: PrepareWorkspaceDeps, context: Prep
       );
       emit('output', 'Sandbox ready from the repository\'s workspace snapshot; the agent is starting');
     } else {
-      await copyIntoSandbox(deps, { sandbox, workspace, repo: access.repo, sessionId: session.id }, signal);
+      await copyIntoSandbox(deps, { sandbox, workspace: await clone, repo: access.repo, sessionId: session.id }, signal);
       emit('output', 'Sandbox ready; the agent is starting');
     }
-    return { workspace, sandbox, repo: access.repo };
+    return { sandbox, base: { sha: mirror.commit, branch: mirror.branch }, clone, project: mirror.project, repo: access.repo };
   } catch (error) {
     // A sandbox still starting when the clone failed is removed as soon as it exists.
     sandbox ??= await starting?.catch(() => undefined);
-    await releaseWorkspace({ sandbox, workspace }, deps.logger, session.id);
+    await releaseWorkspace({ sandbox, clone }, deps.logger, session.id);
     throw error;
   }
 }

@@ -1,4 +1,3 @@
-import type { GitWorkspace } from '../git/git-workspace.js';
 import { runGit } from '../git/run-git.js';
 import type { TaskOptions } from '../model/session.js';
 
@@ -7,17 +6,18 @@ export const PROJECT_INSTRUCTION_FILES = ['AGENTS.md', 'CLAUDE.md'] as const;
 const MAX_INSTRUCTIONS_BYTES = 20_000;
 
 /**
- * The repository's own agent instructions (AGENTS.md, else CLAUDE.md) at the cloned commit. Read
- * as a git blob, never through the file system: a symlink named AGENTS.md would otherwise make
- * the server read one of its own files into the prompt.
+ * The repository's own agent instructions (AGENTS.md, else CLAUDE.md) at a commit of a server-side
+ * repository (a mirror or a clone). Read as a git blob, never through the file system: a symlink
+ * named AGENTS.md would otherwise make the server read one of its own files into the prompt.
  */
-export async function readProjectInstructions(workspace: GitWorkspace): Promise<{ file: string; text: string } | undefined> {
+export async function readProjectInstructions(repository: { gitDir: string; commit: string }): Promise<{ file: string; text: string } | undefined> {
+  const options = { env: { GIT_DIR: repository.gitDir } };
   for (const file of PROJECT_INSTRUCTION_FILES) {
-    const { stdout: entry } = await runGit(['ls-tree', workspace.baseSha, '--', file], { cwd: workspace.dir });
+    const { stdout: entry } = await runGit(['ls-tree', repository.commit, '--', file], options);
     // "<mode> <type> <object>\t<path>": only a regular file counts (no symlink 120000, no tree).
     const match = /^(100644|100755) blob ([0-9a-f]+)\t/.exec(entry);
     if (!match) continue;
-    const { stdout } = await runGit(['cat-file', 'blob', match[2]!], { cwd: workspace.dir });
+    const { stdout } = await runGit(['cat-file', 'blob', match[2]!], options);
     const text = stdout.length > MAX_INSTRUCTIONS_BYTES ? `${stdout.slice(0, MAX_INSTRUCTIONS_BYTES)}\n[… cut at ${MAX_INSTRUCTIONS_BYTES} characters]` : stdout;
     if (text.trim()) return { file, text };
   }

@@ -12,7 +12,7 @@ import type { StageLimits } from '../pipeline/stage.js';
 import type { Runtime, Sandbox, SandboxLimits } from '../sandbox/runtime.js';
 import { deliverChange } from './deliver-change.js';
 import { prepareWorkspace, releaseWorkspace } from './prepare-workspace.js';
-import { agentInstructions, readProjectInstructions } from './project-instructions.js';
+import { agentInstructions } from './project-instructions.js';
 import { commitMessage, pullRequestBody, pullRequestTitle } from './pull-request-text.js';
 import { needsFlag, problemsOf, problemsSentence } from './work-problems.js';
 
@@ -80,14 +80,14 @@ export async function runTask(deps: RunTaskDeps, context: RunTaskContext): Promi
   const { session, signal, emit } = context;
   const { revision } = session.options;
   let sandbox: Sandbox | undefined;
-  let workspace: GitWorkspace | undefined;
+  let clone: Promise<GitWorkspace> | undefined;
   try {
-    let repo: string;
-    ({ sandbox, workspace, repo } = await prepareWorkspace(deps, context));
+    const prepared = await prepareWorkspace(deps, context);
+    ({ sandbox, clone } = prepared);
     const { runtime } = deps;
-    const ready = { sandbox, commit: workspace.baseSha };
+    const { base, project, repo } = prepared;
+    const ready = { sandbox, commit: base.sha };
     const saveSnapshot = runtime.snapshotSandbox ? () => runtime.snapshotSandbox!(ready.sandbox, { repo, commit: ready.commit }) : undefined;
-    const project = await readProjectInstructions(workspace);
     if (project) emit('output', `Following the repository's ${project.file}`);
 
     const budget = new Budget({ limits: deps.budget, prices: priceTable(deps.prices) });
@@ -95,7 +95,7 @@ export async function runTask(deps: RunTaskDeps, context: RunTaskContext): Promi
       session,
       sandbox,
       sandboxLimits: deps.sandbox.limits,
-      workspace: { baseSha: workspace.baseSha, baseBranch: workspace.baseBranch },
+      workspace: { baseSha: base.sha, baseBranch: base.branch },
       saveSnapshot,
       llmFor: (stage) => deps.llmFor(stage),
       agent: deps.agent,
@@ -118,7 +118,7 @@ export async function runTask(deps: RunTaskDeps, context: RunTaskContext): Promi
     const delivered = await deliverChange({
       session,
       sandbox,
-      workspace,
+      workspace: await clone,
       provider: deps.provider,
       signal,
       emit,
@@ -177,6 +177,6 @@ export async function runTask(deps: RunTaskDeps, context: RunTaskContext): Promi
       ...stopped,
     };
   } finally {
-    await releaseWorkspace({ sandbox, workspace }, deps.logger, session.id);
+    await releaseWorkspace({ sandbox, clone }, deps.logger, session.id);
   }
 }

@@ -15,6 +15,8 @@ export interface RepoMirrorsOptions {
 export interface MirroredBranch {
   /** file:// URL of the mirror: what a session's private clone is made from. */
   url: string;
+  /** The mirror's directory (a bare repository): read objects from it with GIT_DIR while the lock is held. */
+  gitDir: string;
   /** The branch fetched into the mirror (the one asked for, or the remote's default). */
   branch: string;
   /** The commit that branch is at in the mirror now. */
@@ -83,7 +85,7 @@ export class RepoMirrors {
       }
       await writeFile(join(path, META_FILE), JSON.stringify({ repo: access.repo, updatedAt: new Date().toISOString() }));
       const commit = (await runGit(['rev-parse', '--verify', `refs/heads/${wanted}^{commit}`], { env: { GIT_DIR: path }, timeoutMs: this.#timeoutMs })).stdout.trim();
-      return use({ url: pathToFileURL(path).href, branch: wanted, commit, created });
+      return use({ url: pathToFileURL(path).href, gitDir: path, branch: wanted, commit, created });
     });
   }
 

@@ -135,7 +135,7 @@ describe('real repositories: dependencies installed, caches reused, outcomes tha
     expect(second.error).toBeNull();
     expect(second.prNumber).toBe(52);
     const events = app.store.listEvents(second.id);
-    expect(outputs(events).some((line) => line.includes('from its mirror, fetching only what changed'))).toBe(true);
+    expect(outputs(events).some((line) => line.includes('into its mirror, only what changed'))).toBe(true);
     const fetched = gitServer.stats().uploadPackBytes;
     expect(fetched).toBeLessThan(firstClone / 20);
     expect(setupEvents(events).at(-1)).toMatchObject({
