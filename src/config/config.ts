@@ -67,7 +67,30 @@ export interface Config {
     dependencyCache: boolean;
     /** TELECODER_SNAPSHOT_MIN_FILES: repositories this big get a workspace snapshot image. */
     snapshotMinFiles: number;
+    /**
+     * TELECODER_EGRESS: what a sandbox may reach. `registries` (default): only the package
+     * registries and `egressAllow`, through TeleCoder's proxy; `none`: nothing; `open`: anything
+     * (the host and other sandboxes still not).
+     */
+    egress: EgressPolicy;
+    /** TELECODER_EGRESS_ALLOW: extra host names (`*.example.com` for subdomains) allowed under `registries`. */
+    egressAllow: string[];
+    /** TELECODER_SANDBOX_DISK: what a sandbox may write (workspace, /tmp, caches it fills); past it the session ends. */
+    diskBytes: number;
   };
+
+  /** What one change may expand to, checked in the sandbox before anything is moved. */
+  change: {
+    /** TELECODER_MAX_CHANGE_SIZE: the changed files' total size. */
+    maxBytes: number;
+    /** TELECODER_MAX_CHANGE_FILES: the number of changed files. */
+    maxFiles: number;
+  };
+  /**
+   * TELECODER_ALLOW_WORKFLOW_CHANGES: deliver changes under .github/workflows/ and
+   * .github/actions/ (held back by default: CI would run them with the repository's secrets).
+   */
+  allowWorkflowChanges: boolean;
 
   agent: {
     name: string;
@@ -97,6 +120,9 @@ export interface Config {
   chatMaxMessages: number;
   logLevel: string;
 }
+
+export const EGRESS_POLICIES = ['registries', 'open', 'none'] as const;
+export type EgressPolicy = (typeof EGRESS_POLICIES)[number];
 
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
 
@@ -246,6 +272,30 @@ const envSchema = z.object({
   TELECODER_SETUP_TIMEOUT: duration('TELECODER_SETUP_TIMEOUT', '10m'),
   TELECODER_DEPENDENCY_CACHE: boolText(true),
   TELECODER_SNAPSHOT_MIN_FILES: int('TELECODER_SNAPSHOT_MIN_FILES', 2000, 0),
+  TELECODER_EGRESS: z
+    .enum([...EGRESS_POLICIES, ''], {
+      error: () => 'TELECODER_EGRESS must be "registries" (package registries only), "none" or "open"',
+    })
+    .optional(),
+  TELECODER_EGRESS_ALLOW: z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      const hosts = (value ?? '').split(/[\s,]+/).filter(Boolean).map((host) => host.toLowerCase());
+      const bad = hosts.filter((host) => !/^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/.test(host));
+      if (bad.length > 0) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `TELECODER_EGRESS_ALLOW must list host names separated by commas, like "git.example.com,*.internal.example" (not ${bad.map((host) => `"${host}"`).join(', ')})`,
+        });
+        return z.NEVER;
+      }
+      return hosts;
+    }),
+  TELECODER_SANDBOX_DISK: size('TELECODER_SANDBOX_DISK', '10gb'),
+  TELECODER_MAX_CHANGE_SIZE: size('TELECODER_MAX_CHANGE_SIZE', '100mb'),
+  TELECODER_MAX_CHANGE_FILES: int('TELECODER_MAX_CHANGE_FILES', 20_000),
+  TELECODER_ALLOW_WORKFLOW_CHANGES: boolText(false),
   TELECODER_MAX_CONCURRENT: int('TELECODER_MAX_CONCURRENT', 2),
   TELECODER_MAX_REVISIONS: int('TELECODER_MAX_REVISIONS', 1, 0),
   TELECODER_MAX_SUBTASKS: int('TELECODER_MAX_SUBTASKS', 5),
@@ -317,6 +367,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   } catch (error) {
     throw new TeleCoderError(`telecoder: invalid configuration:\n- ${(error as Error).message}`);
   }
+  const privateKey = readPrivateKey(e.PRIVATE_KEY, e.PRIVATE_KEY_PATH);
+  if (e.APP_ID && privateKey && !e.WEBHOOK_SECRET) {
+    // Probot would fall back to the secret "development", which anyone can sign deliveries with.
+    throw new TeleCoderError(
+      'telecoder: APP_ID and a private key are set but WEBHOOK_SECRET is not. Set WEBHOOK_SECRET to the ' +
+        "webhook secret of the GitHub App (its settings page, \"Webhook secret\"); without it anyone could forge deliveries.",
+    );
+  }
   const provider = e.TELECODER_LLM_PROVIDER || undefined;
   // GitHub Enterprise Server: Probot's GHE_HOST/GHE_PROTOCOL point the API and git at the host.
   const gheBase = e.GHE_HOST ? `${e.GHE_PROTOCOL || 'https'}://${e.GHE_HOST.replace(/\/+$/, '')}` : undefined;
@@ -332,7 +390,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     allowLocalRepos: boolText(isLoopbackHost(addr.host)).parse(e.TELECODER_ALLOW_LOCAL_REPOS),
     githubApp: {
       appId: e.APP_ID,
-      privateKey: readPrivateKey(e.PRIVATE_KEY, e.PRIVATE_KEY_PATH),
+      privateKey,
       webhookSecret: e.WEBHOOK_SECRET,
       webhookPath: e.WEBHOOK_PATH ?? '/api/github/webhooks',
       webhookProxyUrl: e.WEBHOOK_PROXY_URL,
@@ -360,7 +418,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       wallClockMs: e.TELECODER_SANDBOX_TIMEOUT,
       dependencyCache: e.TELECODER_DEPENDENCY_CACHE,
       snapshotMinFiles: e.TELECODER_SNAPSHOT_MIN_FILES,
+      egress: e.TELECODER_EGRESS || 'registries',
+      egressAllow: e.TELECODER_EGRESS_ALLOW,
+      diskBytes: e.TELECODER_SANDBOX_DISK,
     },
+    change: { maxBytes: e.TELECODER_MAX_CHANGE_SIZE, maxFiles: e.TELECODER_MAX_CHANGE_FILES },
+    allowWorkflowChanges: e.TELECODER_ALLOW_WORKFLOW_CHANGES,
     agent: {
       name: e.TELECODER_CODING_AGENT || 'builtin',
       maxTurns: e.TELECODER_MAX_TURNS,

@@ -49,6 +49,34 @@ describe('loadConfig', () => {
     expect(loadConfig({ TELECODER_ADDR: '127.0.0.2:7080' }).addr.host).toBe('127.0.0.2');
   });
 
+  it('refuses a GitHub App without a webhook secret instead of accepting deliveries signed with a default one', () => {
+    const app = { APP_ID: '1', PRIVATE_KEY: '-----BEGIN RSA PRIVATE KEY-----\\nx\\n-----END RSA PRIVATE KEY-----' };
+    expect(() => loadConfig(app)).toThrow(/WEBHOOK_SECRET is not\. Set WEBHOOK_SECRET/);
+    expect(loadConfig({ ...app, WEBHOOK_SECRET: 's3cret' }).githubApp.webhookSecret).toBe('s3cret');
+    // Without an App (setup mode) no secret is needed.
+    expect(loadConfig({}).githubApp.webhookSecret).toBeUndefined();
+  });
+
+  it('reads the sandbox walls: egress policy and allow-list, disk, change limits, workflow changes', () => {
+    const defaults = loadConfig({});
+    expect(defaults.sandbox).toMatchObject({ egress: 'registries', egressAllow: [], diskBytes: 10 * 1024 ** 3 });
+    expect(defaults.change).toEqual({ maxBytes: 100 * 1024 ** 2, maxFiles: 20_000 });
+    expect(defaults.allowWorkflowChanges).toBe(false);
+    const set = loadConfig({
+      TELECODER_EGRESS: 'none',
+      TELECODER_EGRESS_ALLOW: 'git.example.com, *.Internal.example',
+      TELECODER_SANDBOX_DISK: '2gb',
+      TELECODER_MAX_CHANGE_SIZE: '1mb',
+      TELECODER_MAX_CHANGE_FILES: '10',
+      TELECODER_ALLOW_WORKFLOW_CHANGES: 'true',
+    });
+    expect(set.sandbox).toMatchObject({ egress: 'none', egressAllow: ['git.example.com', '*.internal.example'], diskBytes: 2 * 1024 ** 3 });
+    expect(set.change).toEqual({ maxBytes: 1024 ** 2, maxFiles: 10 });
+    expect(set.allowWorkflowChanges).toBe(true);
+    expect(() => loadConfig({ TELECODER_EGRESS: 'some' })).toThrow(/TELECODER_EGRESS must be "registries"/);
+    expect(() => loadConfig({ TELECODER_EGRESS_ALLOW: 'http://x.example/path' })).toThrow(/TELECODER_EGRESS_ALLOW must list host names/);
+  });
+
   it('allows local repository paths by default only when listening on loopback', () => {
     expect(loadConfig({}).allowLocalRepos).toBe(true);
     expect(loadConfig({ TELECODER_ADDR: '0.0.0.0:7080', TELECODER_API_TOKEN: 't' }).allowLocalRepos).toBe(false);
