@@ -1,27 +1,37 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { Probot, Server, type ApplicationFunction } from 'probot';
+import { isLoopbackHost } from '../config/config.js';
 import type { Logger } from '../logger.js';
 import { freePort } from './free-port.js';
+import { createGitHubAppSetupHandler } from './github-app-setup.js';
+import { loadProbotSetupParts } from './probot-setup-parts.js';
+import { createRequestOriginGuard } from './request-origin-guard.js';
+import { SETUP_LINK_PATH, SetupAccess } from './setup-access.js';
 import { refuseOversizedWebhook } from './webhook-size-guard.js';
-
-/**
- * Probot whose webhook middleware first refuses oversized deliveries. Probot's server always
- * puts this middleware first, so the guard has to live inside it to run before the body is read.
- */
-class GuardedProbot extends Probot {
-  override async getNodeMiddleware(options: Parameters<Probot['getNodeMiddleware']>[0] = {}) {
-    const inner = await super.getNodeMiddleware(options);
-    const path = options.path ?? this.webhookPath;
-    return async (req: IncomingMessage, res?: ServerResponse, next?: Function) =>
-      (res !== undefined && refuseOversizedWebhook(req, res, path)) || inner(req, res, next);
-  }
-}
 
 /** A Probot request handler: resolves true when it answered the request. */
 export type Handler = Parameters<Server['addHandler']>[0];
+
+/**
+ * Probot whose webhook middleware first runs `guards` (Host/Origin, setup access) and refuses
+ * oversized deliveries. Probot's server always puts this middleware before every other handler
+ * (ping, static files, the API, the setup pages), so what must run first has to live inside it.
+ */
+function guardedProbot(guards: Handler[]) {
+  return class GuardedProbot extends Probot {
+    override async getNodeMiddleware(options: Parameters<Probot['getNodeMiddleware']>[0] = {}) {
+      const inner = await super.getNodeMiddleware(options);
+      const path = options.path ?? this.webhookPath;
+      return async (req: IncomingMessage, res?: ServerResponse, next?: Function) => {
+        if (res !== undefined) {
+          for (const guard of guards) if (await guard(req, res)) return true;
+          if (refuseOversizedWebhook(req, res, path)) return true;
+        }
+        return inner(req, res, next);
+      };
+    }
+  };
+}
 
 export interface HttpServerOptions {
   host: string;
@@ -40,11 +50,15 @@ export interface HttpServerOptions {
   githubApiUrl?: string | undefined;
   /** The GitHub App's handlers; loaded only when appId and privateKey are set. */
   app?: ApplicationFunction | undefined;
+  /** TELECODER_API_TOKEN: the setup pages require it whenever it is set (the API checks it itself). */
+  apiToken?: string | undefined;
+  /** TELECODER_PUBLIC_URL: an address besides the listening one that requests may name. */
+  publicUrl?: string | undefined;
   /**
-   * Setup mode (no keys): where the manifest flow stores the new App's keys. Default Probot's
-   * own, which writes ./.env and updates process.env.
+   * Setup mode (no keys): stores a registered App's keys and returns where (TeleCoder: the data
+   * dir's github-app.env). The setup pages are served only when it is given.
    */
-  updateEnv?: ((env: Record<string, string>) => Record<string, string>) | undefined;
+  saveAppCredentials?: ((values: Record<string, string>) => string) | undefined;
 }
 
 /** The server, built and with its handlers loaded, not yet listening. */
@@ -61,34 +75,11 @@ export interface RunningHttpServer {
   close(): Promise<void>;
 }
 
-type SetupAppFactory = (options: {
-  host: string;
-  port: number;
-  log: Logger;
-  updateEnv?: (env: Record<string, string>) => Record<string, string>;
-}) => () => Promise<Handler>;
-
-/**
- * Probot's setup app (the manifest flow that registers a GitHub App from app.yml and writes its
- * keys to .env). Probot's package exports map exposes only its index, and `run()` in setup mode
- * would serve that page but never load our API handlers, so the module is imported by file URL
- * from the installed package.
- */
-async function loadSetupAppFactory(): Promise<SetupAppFactory> {
-  const require = createRequire(import.meta.url);
-  // The exports map allows resolving the package's main file, whose directory is lib/.
-  const libDir = dirname(require.resolve('probot'));
-  const module = (await import(pathToFileURL(join(libDir, 'apps', 'setup.js')).href)) as { setupAppFactory?: SetupAppFactory };
-  if (typeof module.setupAppFactory !== 'function') {
-    throw new Error(`telecoder: the installed probot (${libDir}) has no lib/apps/setup.js setupAppFactory; reinstall probot 14`);
-  }
-  return module.setupAppFactory;
-}
-
 /**
  * One HTTP server for GitHub webhooks (Probot) and the TeleCoder API. With GitHub App keys the
  * app's handlers are loaded with the real webhook secret; without them Probot gets placeholder
- * credentials and serves its setup page at /probot, and the API, the CLI and local mode still work.
+ * credentials and TeleCoder serves the setup pages at /probot (see SetupAccess for who may), and
+ * the API, the CLI and local mode still work. Every request first passes the Host/Origin guard.
  *
  * Building and listening are separate so that the Probot instance exists (for reporters that
  * authenticate as an installation) before the engine starts and before any request arrives.
@@ -96,14 +87,24 @@ async function loadSetupAppFactory(): Promise<SetupAppFactory> {
 export async function createHttpServer(options: HttpServerOptions): Promise<PreparedHttpServer> {
   const port = options.port === 0 ? await freePort(options.host) : options.port;
   const appConfigured = Boolean(options.appId && options.privateKey);
+  const webhookPath = options.webhookPath ?? '/api/github/webhooks';
+  const setupAccess =
+    !appConfigured && options.saveAppCredentials
+      ? new SetupAccess({ apiToken: options.apiToken, loopback: isLoopbackHost(options.host), webhookPath })
+      : undefined;
+  const guards: Handler[] = [
+    createRequestOriginGuard({ listenHost: options.host, port, publicUrl: options.publicUrl, webhookPath }),
+    ...(setupAccess ? [setupAccess.guard] : []),
+  ];
   const server = new Server({
     host: options.host,
     port,
     log: options.logger,
-    enableStaticFiles: !appConfigured,
+    // Probot's images and stylesheet, for the setup pages only (behind the same guard).
+    enableStaticFiles: setupAccess !== undefined,
     ...(options.webhookPath ? { webhookPath: options.webhookPath } : {}),
     ...(appConfigured && options.webhookProxyUrl ? { webhookProxy: options.webhookProxyUrl } : {}),
-    Probot: GuardedProbot.defaults({
+    Probot: guardedProbot(guards).defaults({
       appId: appConfigured ? options.appId : 1,
       privateKey: appConfigured ? options.privateKey : 'placeholder: no GitHub App configured',
       secret: options.webhookSecret ?? 'development',
@@ -119,15 +120,21 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Prep
       probot = instance;
       await options.app?.(instance, loadOptions);
     });
-  } else {
-    const setupAppFactory = await loadSetupAppFactory();
-    await server.loadHandlerFactory(
-      setupAppFactory({
-        host: options.host,
-        port,
-        log: options.logger,
-        ...(options.updateEnv ? { updateEnv: options.updateEnv } : {}),
+  } else if (setupAccess && options.saveAppCredentials) {
+    server.addHandler(
+      createGitHubAppSetupHandler({
+        parts: await loadProbotSetupParts(),
+        access: setupAccess,
+        saveAppCredentials: options.saveAppCredentials,
+        publicUrl: options.publicUrl,
+        githubApiUrl: options.githubApiUrl,
+        logger: options.logger,
       }),
+    );
+    options.logger.info(
+      options.apiToken
+        ? `No GitHub App configured: to register one from a browser, POST ${SETUP_LINK_PATH} with the API token and open the link it returns`
+        : `No GitHub App configured: register one at /probot on this server (loopback only)`,
     );
   }
 

@@ -15,8 +15,6 @@ describe('without GitHub App keys: Probot setup mode beside the API', () => {
   let started: StartedTestApp;
 
   beforeAll(async () => {
-    // Probot's setup would otherwise ask smee.io for a webhook channel.
-    process.env.NO_SMEE_SETUP = 'true';
     started = await startTestApp({ image: 'unused-image', llmUrl: 'http://127.0.0.1:9', provider: 'anthropic' });
   });
 
