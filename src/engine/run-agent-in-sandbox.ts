@@ -9,12 +9,19 @@ export function describeSandboxExit(exit: SandboxExit, limits: SandboxLimits): s
       return `the sandbox ran out of memory (limit ${Math.round(limits.memoryBytes / 2 ** 20)} MiB) and was killed; raise TELECODER_SANDBOX_MEMORY if the task needs more`;
     case 'wall-clock':
       return `the sandbox reached its wall-clock limit of ${Math.round(limits.wallClockMs / 1000)} s and was killed; raise TELECODER_SANDBOX_TIMEOUT for longer tasks`;
+    case 'disk':
+      return `the sandbox went past its disk limit of ${formatLimit(limits.diskBytes)} and was killed; raise TELECODER_SANDBOX_DISK if the task needs more`;
     case 'killed':
     case 'removed':
       return 'the sandbox container was killed or removed while the task was running';
     default:
       return `the sandbox stopped unexpectedly (exit code ${exit.exitCode})`;
   }
+}
+
+function formatLimit(bytes: number | undefined): string {
+  if (bytes === undefined) return 'unknown size';
+  return bytes >= 2 ** 30 ? `${Math.round((bytes / 2 ** 30) * 10) / 10} GiB` : `${Math.round(bytes / 2 ** 20)} MiB`;
 }
 
 /** The sandbox itself is gone: nothing more can run in it (a chat ends, it does not go on). */
@@ -68,7 +75,30 @@ export async function runAgentInSandbox(deps: RunAgentDeps, context: RunAgentCon
     },
   });
   agentRun.catch(() => undefined);
-  const result = await Promise.race([agentRun, died]);
+  let result: AgentRunResult;
+  try {
+    result = await Promise.race([agentRun, died]);
+  } catch (error) {
+    // A command in flight when the sandbox died often fails a moment before `exited` resolves;
+    // the exit's own description names the limit it hit and the setting to raise.
+    if ((error as { name?: unknown } | null)?.name === 'SandboxStoppedError') {
+      const exit = await settledWithin(sandbox.exited, EXIT_SETTLE_MS);
+      if (exit) throw new SandboxDiedError(describeSandboxExit(exit, deps.sandboxLimits));
+    }
+    throw error;
+  }
   context.onUsage(result.usage);
   return result;
+}
+
+/** How long a stopped sandbox's exit may take to be known after a command saw it stop. */
+const EXIT_SETTLE_MS = 3_000;
+
+async function settledWithin<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([promise, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
