@@ -1,7 +1,7 @@
 /**
  * `npm run bench` (third part): what the per-repository caches buy, measured against floors in the
- * same run. The application runs for real (HTTP API, Docker sandboxes, TELECODER_DOCKER_NETWORK,
- * default bridge, so setup can reach the npm registry) with a scripted LLM on loopback that makes
+ * same run. The application runs for real (HTTP API, Docker sandboxes, TELECODER_EGRESS,
+ * default registries, so setup reaches the npm registry through the egress proxy) with a scripted LLM on loopback that makes
  * one cheap tool call and finishes; `owner/name` repositories are cloned over git's smart HTTP
  * protocol from a loopback server (test/helpers/git-http-server.ts), with a loopback stand-in for
  * GitHub's REST API.
@@ -53,7 +53,9 @@ import { describeNpmProject, ensureNpmProject } from './generate-npm-project.js'
 const ROUNDS = positive('BENCH_CACHE_ROUNDS', 3);
 const FIRST_ROUNDS = positive('BENCH_CACHE_FIRST_ROUNDS', 1);
 const SETTLE_MS = Number(process.env.BENCH_SETTLE_S ?? 75) * 1000;
-const NETWORK = process.env.TELECODER_DOCKER_NETWORK?.trim() || 'bridge';
+const EGRESS = process.env.TELECODER_EGRESS?.trim() || 'registries';
+/** The floors' plain containers reach the registry directly, as Docker gives them. */
+const FLOOR_NETWORK = 'bridge';
 /** A session on the big repository may take minutes before the caches exist; never forever. */
 const SESSION_TIMEOUT_MS = 20 * 60_000;
 const RUN_LABEL = `${process.pid}-${randomBytes(4).toString('hex')}`;
@@ -126,7 +128,7 @@ class AppUnderTest {
       TELECODER_DATA_DIR: this.dataDir,
       TELECODER_ADDR: '127.0.0.1:0',
       TELECODER_DOCKER_IMAGE: context.image,
-      TELECODER_DOCKER_NETWORK: NETWORK,
+      TELECODER_EGRESS: EGRESS,
       TELECODER_LLM_PROVIDER: 'anthropic',
       ANTHROPIC_API_KEY: 'bench',
       ANTHROPIC_BASE_URL: context.llm.url,
@@ -264,7 +266,7 @@ async function createStartFloor(docker: Dockerode, image: string): Promise<numbe
       Image: image,
       Cmd: ['sleep', '60'],
       User: '1000:1000',
-      HostConfig: { NetworkMode: NETWORK, Init: true, CapDrop: ['ALL'], SecurityOpt: ['no-new-privileges:true'] },
+      HostConfig: { NetworkMode: FLOOR_NETWORK, Init: true, CapDrop: ['ALL'], SecurityOpt: ['no-new-privileges:true'] },
       Labels: BENCH_LABELS,
     });
     await container.start();
@@ -312,7 +314,7 @@ async function npmFloor(docker: Dockerode, image: string, filesDir: string): Pro
       Env: [`HOME=/home/sandbox`, NPM_CACHE_ENV],
       Labels: BENCH_LABELS,
       HostConfig: {
-        NetworkMode: NETWORK,
+        NetworkMode: FLOOR_NETWORK,
         Init: true,
         Mounts: [{ Type: 'volume', Source: volumeName, Target: CACHE_MOUNT, ReadOnly: false }],
       },
@@ -541,7 +543,7 @@ async function main(): Promise<void> {
     console.log('');
     console.log(
       `TeleCoder cache benchmark — medians (tiny and second sessions: ${ROUNDS} rounds; first sessions: ${FIRST_ROUNDS}), ` +
-        `scripted LLM on loopback, TELECODER_STAGES=${stages}, network ${NETWORK}, Node ${process.version}`,
+        `scripted LLM on loopback, TELECODER_STAGES=${stages}, egress ${EGRESS}, Node ${process.version}`,
     );
     if (note) console.log(`note: ${note}`);
     console.log(row('(a) tiny: POST → first tool call', firstToolMs(tinySessions), 'create+start + clone --depth 1 --no-local', createStart + tinyClone));

@@ -82,7 +82,7 @@ async function oneSession(image: string, repo: string): Promise<SessionTimes> {
     TELECODER_DATA_DIR: dataDir,
     TELECODER_ADDR: '127.0.0.1:0',
     TELECODER_DOCKER_IMAGE: image,
-    TELECODER_DOCKER_NETWORK: 'none',
+    TELECODER_EGRESS: 'none',
     TELECODER_LLM_PROVIDER: 'anthropic',
     ANTHROPIC_API_KEY: 'bench',
     ANTHROPIC_BASE_URL: llm.url,
