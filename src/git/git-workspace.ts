@@ -1,15 +1,21 @@
-import { appendFile, chmod, mkdir, readdir, rm } from 'node:fs/promises';
+import { createWriteStream } from 'node:fs';
+import { appendFile, chmod, mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { PassThrough, type Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { pack } from 'tar-fs';
 import type { RepoAccess } from '../gitprovider/provider.js';
+import { CHANGE_FILES_SETTING, ChangeTooLargeError, DEFAULT_CHANGE_LIMITS, raiseHint, shownPath, type ChangeLimits } from './change-limits.js';
+import { parseNumstat, refusedPathReason } from './patch-paths.js';
+import { PatchSizeGuard } from './patch-size-guard.js';
 import { GitError, runGit } from './run-git.js';
 import { isWorkspaceOnlyPath, WORKSPACE_ONLY_EXCLUDE_LINES } from './workspace-only-paths.js';
 
 export const TELECODER_AUTHOR = { name: 'TeleCoder', email: 'telecoder@users.noreply.github.com' } as const;
 
-const DEFAULT_MAX_PATCH_BYTES = 50 * 1024 * 1024;
 const SANDBOX_UID = 1000;
+/** Where a patch from the sandbox waits for git, inside the clone's private .git (never packed for a sandbox: see applyPatch). */
+const INCOMING_PATCH = 'telecoder-incoming.patch';
 
 export interface CloneOptions {
   access: RepoAccess;
@@ -20,8 +26,8 @@ export interface CloneOptions {
   /** Branch to start from; the remote's default branch when omitted. */
   baseBranch?: string;
   depth?: number;
-  /** Patches larger than this are refused by applyPatch. */
-  maxPatchBytes?: number;
+  /** What a change applied here may expand to (applyPatch refuses more); the settings' defaults when omitted. */
+  changeLimits?: ChangeLimits;
   /** Per git command. */
   timeoutMs?: number;
   signal?: AbortSignal;
@@ -63,30 +69,10 @@ function assertBranchName(branch: string, what: string): void {
   }
 }
 
-/** Paths a patch names in its headers (before the first hunk of each file), unquoted enough to check. */
-function patchHeaderPaths(patch: string): string[] {
-  const paths: string[] = [];
-  let inHeader = false;
-  for (const line of patch.split('\n')) {
-    if (line.startsWith('diff --git ')) {
-      inHeader = true;
-      paths.push(line.slice('diff --git '.length));
-      continue;
-    }
-    if (!inHeader) continue;
-    if (line.startsWith('@@') || line.startsWith('GIT binary patch')) {
-      inHeader = false;
-      continue;
-    }
-    const header = /^(?:--- |\+\+\+ |rename from |rename to |copy from |copy to )(.*)$/.exec(line);
-    if (header?.[1] !== undefined) paths.push(header[1]);
-  }
-  return paths;
-}
-
-/** True when a path has a `.git` component (any case: case-insensitive file systems exist). */
-function touchesGitDir(pathText: string): boolean {
-  return /(^|[\s"/\\])\.git($|[\s"/\\])/i.test(pathText);
+/** True for a patch of nothing but blank lines (git would call it "no valid patches"). */
+async function isBlank(file: string, size: number): Promise<boolean> {
+  if (size > 4096) return false;
+  return (await readFile(file, 'utf8')).trim() === '';
 }
 
 /**
@@ -102,8 +88,9 @@ export class GitWorkspace {
   readonly baseBranch: string;
   /** The branch commits are made on. */
   readonly branch: string;
+  /** What a change applied here may expand to; extractPatch checks the same limits in the sandbox. */
+  readonly changeLimits: ChangeLimits;
   readonly #remoteDefaultBranch: string | undefined;
-  readonly #maxPatchBytes: number;
   readonly #timeoutMs: number | undefined;
 
   private constructor(init: {
@@ -112,7 +99,7 @@ export class GitWorkspace {
     baseBranch: string;
     branch: string;
     remoteDefaultBranch: string | undefined;
-    maxPatchBytes: number;
+    changeLimits: ChangeLimits;
     timeoutMs: number | undefined;
   }) {
     this.dir = init.dir;
@@ -120,7 +107,7 @@ export class GitWorkspace {
     this.baseBranch = init.baseBranch;
     this.branch = init.branch;
     this.#remoteDefaultBranch = init.remoteDefaultBranch;
-    this.#maxPatchBytes = init.maxPatchBytes;
+    this.changeLimits = init.changeLimits;
     this.#timeoutMs = init.timeoutMs;
   }
 
@@ -185,7 +172,7 @@ export class GitWorkspace {
         baseBranch,
         branch: options.branch,
         remoteDefaultBranch,
-        maxPatchBytes: options.maxPatchBytes ?? DEFAULT_MAX_PATCH_BYTES,
+        changeLimits: options.changeLimits ?? DEFAULT_CHANGE_LIMITS,
         timeoutMs: options.timeoutMs,
       });
     } catch (error) {
@@ -203,8 +190,11 @@ export class GitWorkspace {
   packForSandbox(options: { uid?: number; gid?: number } = {}): Readable {
     const uid = options.uid ?? SANDBOX_UID;
     const gid = options.gid ?? SANDBOX_UID;
+    const incoming = join(this.dir, '.git', INCOMING_PATCH);
     const tar = pack(this.dir, {
       umask: 0,
+      // A patch being applied is the server's business, not the next sandbox's.
+      ignore: (name: string) => name === incoming,
       map: (header) => {
         const root = header.name === '.' || header.name === '';
         return {
@@ -227,46 +217,65 @@ export class GitWorkspace {
   }
 
   /**
-   * Applies a binary patch (as made by extractPatch) to the index (the server checks no files out). New files the
-   * base's .gitignore ignores, and anything inside node_modules/ or .venv/, are left out: installed
-   * dependencies and build output are never part of a change, whatever the sandbox sent.
+   * Applies a binary patch (as made by extractPatch) to the index (the server checks no files
+   * out). The patch is read as a stream, through a guard that refuses it before git sees it when it
+   * is over the change limits (see PatchSizeGuard), into a file in the clone's private .git, which
+   * git then reads: the server never holds a whole patch in memory. Which paths it touches is
+   * taken from git's own reading of it (`git apply --numstat`): none may be in .git or outside the
+   * tree, and there may be no more than the limit. New files the base's .gitignore ignores, and
+   * anything inside node_modules/ or .venv/, are left out: installed dependencies and build
+   * output are never part of a change, whatever the sandbox sent.
    */
   async applyPatch(
-    patch: string | Buffer,
+    patch: string | Buffer | Readable,
     options: { signal?: AbortSignal } = {},
   ): Promise<{ changedFiles: string[]; leftOut: string[] }> {
-    const size = typeof patch === 'string' ? Buffer.byteLength(patch) : patch.length;
-    if (size > this.#maxPatchBytes) {
-      throw new Error(
-        `the agent's change is a ${size}-byte patch, over the ${this.#maxPatchBytes}-byte limit; ` +
-          `ask for a smaller change or keep generated files and binaries out of the repository`,
-      );
-    }
-    const text = typeof patch === 'string' ? patch : patch.toString('utf8');
-    if (text.trim() === '') return { changedFiles: [], leftOut: [] };
-    const gitPath = patchHeaderPaths(text).find(touchesGitDir);
-    if (gitPath !== undefined) {
-      throw new Error(`refusing the agent's patch: it touches git metadata (${gitPath.slice(0, 200)}); only repository files may change`);
-    }
-
-    const run = (args: string[], input?: string | Buffer) =>
-      runGit(args, { cwd: this.dir, timeoutMs: this.#timeoutMs, signal: options.signal, ...(input !== undefined ? { input } : {}) });
-    const leftOut = await this.#pathsToLeaveOut(patch, run);
-    const before = (await run(['write-tree'])).stdout.trim();
+    const file = join(this.dir, '.git', INCOMING_PATCH);
     try {
-      // --exclude takes a wildmatch pattern: the exact path, its special characters escaped.
-      const excludes = leftOut.map((path) => `--exclude=${path.replace(/[\\*?[\]]/g, '\\$&')}`);
-      // --cached: the patch goes into the index only. The server has no checked-out files, and
-      // never writes what the sandbox sent to its disk.
-      await run(['apply', '--cached', '--binary', '--whitespace=nowarn', ...excludes, '-'], patch);
-    } catch (error) {
-      const detail = error instanceof GitError ? error.stderr : String(error);
-      throw new Error(`the agent's patch does not apply to ${this.branch} at ${this.baseSha.slice(0, 12)}: ${detail}`);
+      const guard = new PatchSizeGuard(this.changeLimits);
+      const source = typeof patch === 'string' || Buffer.isBuffer(patch) ? Readable.from([Buffer.from(patch)]) : patch;
+      // A refused patch stops the source too: for a sandbox's stream, that ends the command making it.
+      await pipeline(source, guard, createWriteStream(file, { mode: 0o600 }), ...(options.signal ? [{ signal: options.signal }] : []));
+      if (guard.patchBytes === 0 || (await isBlank(file, guard.patchBytes))) return { changedFiles: [], leftOut: [] };
+
+      const run = (args: string[], input?: string) =>
+        runGit(args, { cwd: this.dir, timeoutMs: this.#timeoutMs, signal: options.signal, ...(input !== undefined ? { input } : {}) });
+      let touched;
+      try {
+        touched = parseNumstat((await run(['apply', '--numstat', '-z', '--', file])).stdout);
+      } catch (error) {
+        const detail = error instanceof GitError ? error.stderr : String(error);
+        throw new Error(`the agent's patch cannot be read by git, so it was not applied: ${detail}`);
+      }
+      if (touched.length > this.changeLimits.maxFiles) {
+        throw new ChangeTooLargeError(
+          `the agent's patch was refused: it changes ${touched.length} files, over the limit of ${this.changeLimits.maxFiles}; ${raiseHint(CHANGE_FILES_SETTING)}`,
+        );
+      }
+      for (const path of touched) {
+        const reason = refusedPathReason(path);
+        if (reason !== undefined) throw new Error(`refusing the agent's patch: it touches ${shownPath(path)}, and ${reason}; only repository files may change`);
+      }
+
+      const leftOut = await this.#pathsToLeaveOut(touched, run);
+      const before = (await run(['write-tree'])).stdout.trim();
+      try {
+        // --exclude takes a wildmatch pattern: the exact path, its special characters escaped.
+        const excludes = leftOut.map((path) => `--exclude=${path.replace(/[\\*?[\]]/g, '\\$&')}`);
+        // --cached: the patch goes into the index only. The server has no checked-out files, and
+        // never writes what the sandbox sent into its tree.
+        await run(['apply', '--cached', '--binary', '--whitespace=nowarn', ...excludes, '--', file]);
+      } catch (error) {
+        const detail = error instanceof GitError ? error.stderr : String(error);
+        throw new Error(`the agent's patch does not apply to ${this.branch} at ${this.baseSha.slice(0, 12)}: ${detail}`);
+      }
+      const after = (await run(['write-tree'])).stdout.trim();
+      if (before === after) return { changedFiles: [], leftOut };
+      const names = (await run(['diff-tree', '-r', '-z', '--no-renames', '--name-only', before, after])).stdout;
+      return { changedFiles: names.split('\0').filter((name) => name !== ''), leftOut };
+    } finally {
+      await rm(file, { force: true });
     }
-    const after = (await run(['write-tree'])).stdout.trim();
-    if (before === after) return { changedFiles: [], leftOut };
-    const names = (await run(['diff-tree', '-r', '-z', '--no-renames', '--name-only', before, after])).stdout;
-    return { changedFiles: names.split('\0').filter((name) => name !== ''), leftOut };
   }
 
   /**
@@ -275,27 +284,9 @@ export class GitWorkspace {
    * agent's own edits to .gitignore do not count). Tracked files are never reported by
    * check-ignore, so changes to files the repository already has always go through.
    */
-  async #pathsToLeaveOut(patch: string | Buffer, run: (args: string[], input?: string | Buffer) => Promise<{ stdout: string }>): Promise<string[]> {
-    const numstat = (await run(['apply', '--numstat', '-z', '-'], patch)).stdout;
-    const paths = new Set<string>();
-    // Each record: "added\tdeleted\tpath\0", or for a rename/copy "added\tdeleted\t\0from\0to\0".
-    const fields = numstat.split('\0');
-    for (let index = 0; index < fields.length; index++) {
-      const field = fields[index]!;
-      if (field === '') continue;
-      const parts = field.split('\t');
-      if (parts.length < 3) continue;
-      const path = parts.slice(2).join('\t');
-      if (path !== '') {
-        paths.add(path);
-      } else {
-        const to = fields[index + 2];
-        if (to) paths.add(to);
-        index += 2;
-      }
-    }
-    const leaveOut = new Set([...paths].filter(isWorkspaceOnlyPath));
-    const candidates = [...paths].filter((path) => !leaveOut.has(path));
+  async #pathsToLeaveOut(paths: string[], run: (args: string[], input?: string) => Promise<{ stdout: string }>): Promise<string[]> {
+    const leaveOut = new Set(paths.filter(isWorkspaceOnlyPath));
+    const candidates = [...new Set(paths)].filter((path) => !leaveOut.has(path));
     if (candidates.length > 0) {
       try {
         const ignored = (await run(['check-ignore', '-z', '--stdin'], `${candidates.join('\0')}\0`)).stdout;

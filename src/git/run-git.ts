@@ -2,22 +2,7 @@ import { spawn } from 'node:child_process';
 import { lstatSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-
-/**
- * Config given on every server-side git command line. Command-line config outranks the
- * repository's own .git/config, so a hostile hooksPath or fsmonitor there is never honoured.
- */
-export const HARDENED_GIT_CONFIG: readonly string[] = [
-  'core.hooksPath=/dev/null',
-  'core.fsmonitor=false',
-  'protocol.allow=never',
-  'protocol.https.allow=always',
-  'protocol.http.allow=always',
-  'protocol.file.allow=always',
-  'core.symlinks=true',
-  'credential.helper=',
-  'commit.gpgSign=false',
-];
+import { GIT_WALL_ARGS } from './git-walls.js';
 
 /** Parent variables git needs to reach the network; everything else (all GIT_*) is dropped. */
 const PASSED_THROUGH = [
@@ -166,7 +151,8 @@ function subcommandOf(args: readonly string[]): string {
 export function runGit(args: string[], options: RunGitOptions = {}): Promise<RunGitResult> {
   const subcommand = subcommandOf(args);
   const secrets = secretsIn(options.env);
-  const argv = [...HARDENED_GIT_CONFIG.flatMap((entry) => ['-c', entry]), ...args];
+  // The walls (git-walls.ts) come first on every command line: they outrank the clone's config.
+  const argv = [...GIT_WALL_ARGS, ...args];
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
 
   return new Promise<RunGitResult>((resolve, reject) => {
@@ -194,6 +180,8 @@ export function runGit(args: string[], options: RunGitOptions = {}): Promise<Run
       env: { ...hardenedGitEnv(), ...cwdEnv, ...options.env },
       stdio: ['pipe', 'pipe', 'pipe'],
       windowsHide: true,
+      // Its own process group, so that a kill reaches the helpers git starts (see `kill`).
+      detached: process.platform !== 'win32',
     });
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
@@ -203,7 +191,17 @@ export function runGit(args: string[], options: RunGitOptions = {}): Promise<Run
     const kill = (reason: string) => {
       if (killedBecause) return;
       killedBecause = reason;
-      child.kill('SIGKILL');
+      // git runs helpers (git-remote-http for a fetch or push, pack-objects) that hold its output
+      // pipes. Killing git alone leaves one waiting on a hung server with the pipes open: 'close'
+      // never comes, and a stopped session or a shutdown waits forever. Kill the whole group.
+      const group = process.platform !== 'win32' ? child.pid : undefined;
+      try {
+        if (group !== undefined) process.kill(-group, 'SIGKILL');
+        else child.kill('SIGKILL');
+      } catch {
+        // The group is gone already (ESRCH); make sure git itself is too.
+        child.kill('SIGKILL');
+      }
     };
     const collect = (into: Buffer[]) => (chunk: Buffer) => {
       captured += chunk.length;

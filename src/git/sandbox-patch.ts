@@ -1,35 +1,25 @@
+import { Readable } from 'node:stream';
 import type { ExecResult, Sandbox } from '../sandbox/runtime.js';
+import { DEFAULT_CHANGE_LIMITS, type ChangeLimits } from './change-limits.js';
+import { SANDBOX_GIT_ENV, sandboxGit } from './git-walls.js';
+import { assertChangeWithinLimits, measureSandboxChange } from './measure-sandbox-change.js';
 import { WORKSPACE_ONLY_PATHSPECS } from './workspace-only-paths.js';
 
 export interface ExtractPatchOptions {
-  /** Largest patch accepted; a bigger one fails instead of arriving cut short. */
-  maxOutputBytes?: number;
+  /**
+   * What the change may expand to, checked in the sandbox before anything is moved (the server
+   * checks again as the patch arrives: see GitWorkspace.applyPatch). The settings' defaults when omitted.
+   */
+  limits?: ChangeLimits;
   /** Per command. */
   timeoutMs?: number;
   signal?: AbortSignal;
 }
 
-const DEFAULT_MAX_OUTPUT_BYTES = 50 * 1024 * 1024;
 const DEFAULT_TIMEOUT_MS = 5 * 60_000;
 
-/**
- * Config that the agent may have changed in the sandbox's .git/config and that would alter the
- * patch's shape (prefixes, relative paths, external tools). Hooks and fsmonitor would only run
- * inside the sandbox, but they are turned off so they cannot stall or fail the extraction.
- */
-const SANDBOX_GIT_CONFIG = [
-  '-c', 'core.hooksPath=/dev/null',
-  '-c', 'core.fsmonitor=false',
-  '-c', 'diff.noprefix=false',
-  '-c', 'diff.mnemonicPrefix=false',
-  '-c', 'diff.relative=false',
-  '-c', 'core.quotePath=true',
-];
-
-const SANDBOX_GIT_ENV = { GIT_TERMINAL_PROMPT: '0', GIT_PAGER: 'cat', LC_ALL: 'C' };
-
-function unusable(step: string, result: ExecResult): Error {
-  const detail = (result.stderr || result.stdout).trim().slice(0, 2000);
+function unusable(step: string, result: Pick<ExecResult, 'exitCode' | 'stderr'>): Error {
+  const detail = result.stderr.trim().slice(0, 2000);
   return new Error(
     `could not read the agent's changes: \`git ${step}\` failed in the sandbox (exit ${result.exitCode}), so the workspace's ` +
       `git metadata is unusable (the agent may have deleted or rewritten .git)${detail ? `: ${detail}` : ''}`,
@@ -38,52 +28,44 @@ function unusable(step: string, result: ExecResult): Error {
 
 /**
  * Everything the agent changed since `baseSha` (commits, staged and unstaged edits, new files),
- * as one binary patch made inside the sandbox. Only git's output leaves the sandbox: the server
- * then applies it to its own clone with its own git.
+ * as one binary patch made inside the sandbox and streamed out as it is made. Only git's output
+ * leaves the sandbox: the server then applies it to its own clone with its own git.
+ *
+ * First the change is measured where it is (one command: which files, how big), and a change over
+ * the limits is refused there, naming its largest files, before anything is hashed or moved. The
+ * patch is then a stream of bytes, exactly as git wrote them (any encoding): read it to its end,
+ * or destroy it to stop the command. It fails (as a stream error) when git fails in the sandbox.
  */
-export async function extractPatch(sandbox: Sandbox, baseSha: string, options: ExtractPatchOptions = {}): Promise<string> {
+export async function extractPatch(sandbox: Sandbox, baseSha: string, options: ExtractPatchOptions = {}): Promise<Readable> {
   if (!/^[0-9a-f]{40}(?:[0-9a-f]{24})?$/.test(baseSha)) {
     throw new Error(`extractPatch needs the full commit id the work started from (got "${baseSha}")`);
   }
-  const maxOutputBytes = options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
-  const exec = (argv: string[], maxBytes: number) =>
-    sandbox.exec(argv, {
-      cwd: sandbox.workspace,
-      env: SANDBOX_GIT_ENV,
-      timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
-      maxOutputBytes: maxBytes,
-      ...(options.signal ? { signal: options.signal } : {}),
-    });
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const signal = options.signal ? { signal: options.signal } : {};
+  const execOptions = { cwd: sandbox.workspace, env: SANDBOX_GIT_ENV, timeoutMs, ...signal };
+
+  const size = await measureSandboxChange(sandbox, baseSha, { timeoutMs, ...signal });
+  assertChangeWithinLimits(size, options.limits ?? DEFAULT_CHANGE_LIMITS);
 
   // Installed dependencies and the virtualenv stay out even where .gitignore forgot them; the
   // server drops them again (and anything the base's .gitignore ignores) when it applies the patch.
-  const added = await exec(['git', ...SANDBOX_GIT_CONFIG, 'add', '-A', '--', ...WORKSPACE_ONLY_PATHSPECS], 64 * 1024);
+  const added = await sandbox.exec(sandboxGit('add', '-A', '--', ...WORKSPACE_ONLY_PATHSPECS), { ...execOptions, maxOutputBytes: 64 * 1024 });
   if (added.timedOut) throw new Error('could not read the agent\'s changes: `git add -A` timed out in the sandbox');
-  if (added.exitCode !== 0) throw unusable('add -A', added);
+  if (added.exitCode !== 0) throw unusable('add -A', { exitCode: added.exitCode, stderr: added.stderr || added.stdout });
 
-  const diff = await exec(
-    [
-      'git', ...SANDBOX_GIT_CONFIG,
-      'diff', '--cached', '--binary', '--no-color', '--no-ext-diff', '--no-textconv', '--full-index',
+  const diff = await sandbox.execStream(
+    sandboxGit(
+      'diff', '--cached', '--binary', '--no-color', '--no-ext-diff', '--no-textconv', '--full-index', '--unified=3',
       '--src-prefix=a/', '--dst-prefix=b/', baseSha, '--', ...WORKSPACE_ONLY_PATHSPECS,
-    ],
-    maxOutputBytes,
+    ),
+    { ...execOptions, maxOutputBytes: 64 * 1024 },
   );
-  if (diff.timedOut) throw new Error('could not read the agent\'s changes: `git diff` timed out in the sandbox');
-  if (diff.exitCode !== 0) throw unusable('diff', diff);
-  if (diff.truncated || Buffer.byteLength(diff.stdout) > maxOutputBytes) {
-    throw new Error(
-      `the agent's changes make a patch larger than ${maxOutputBytes} bytes, so they were not taken; ` +
-        `ask for a smaller change or keep generated files and binaries out of the repository`,
-    );
+  async function* patchBytes(): AsyncGenerator<Buffer> {
+    // Leaving this loop early (the reader stopped) destroys the stream, which kills the command.
+    for await (const chunk of diff.stdout as AsyncIterable<Buffer>) yield chunk;
+    const result = await diff.result;
+    if (result.timedOut) throw new Error('could not read the agent\'s changes: `git diff` timed out in the sandbox');
+    if (result.exitCode !== 0) throw unusable('diff', result);
   }
-  // The exec channel carries text: bytes that are not UTF-8 (a Latin-1 source file, say) arrive
-  // replaced, and applying that would silently corrupt the file. Fail loudly instead.
-  if (diff.stdout.includes('\uFFFD')) {
-    throw new Error(
-      "the agent's patch contains text that is not valid UTF-8 (a changed file uses another encoding, " +
-        'or contains U+FFFD); it cannot be carried back without corrupting that file',
-    );
-  }
-  return diff.stdout;
+  return Readable.from(patchBytes(), { objectMode: false });
 }

@@ -1,9 +1,10 @@
+import { SANDBOX_GIT_ENV, sandboxGit } from '../git/git-walls.js';
 import { WORKSPACE_ONLY_EXCLUDE_LINES, WORKSPACE_ONLY_PATHSPECS } from '../git/workspace-only-paths.js';
 import type { Sandbox } from '../sandbox/runtime.js';
 
-/** Hooks off: the agent may have written .git/hooks, and a checkpoint must never run its code. */
-const GIT = ['git', '-c', 'core.hooksPath=/dev/null', '-c', 'core.fsmonitor=false'];
-const ENV = { GIT_TERMINAL_PROMPT: '0', GIT_PAGER: 'cat', LC_ALL: 'C' };
+/** The git walls: the agent may have written .git/hooks or .git/config, and a checkpoint must never run its code. */
+const GIT = sandboxGit();
+const ENV = SANDBOX_GIT_ENV;
 const TIMEOUT_MS = 120_000;
 
 async function git(sandbox: Sandbox, args: string[], signal?: AbortSignal, maxOutputBytes = 64 * 1024) {

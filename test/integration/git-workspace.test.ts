@@ -9,13 +9,15 @@ import type { Readable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import { extract } from 'tar-stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { SANDBOX_CHECKOUT } from '../../src/engine/prepare-workspace.js';
 import { GitWorkspace } from '../../src/git/git-workspace.js';
+import { GIT_WALL_ARGS, GIT_WALL_CONFIG } from '../../src/git/git-walls.js';
 import { GitError, runGit } from '../../src/git/run-git.js';
 import { extractPatch } from '../../src/git/sandbox-patch.js';
-import { onBaseTree } from '../../src/pipeline/checkpoint.js';
+import { commitCheckpoint, diffSince, onBaseTree } from '../../src/pipeline/checkpoint.js';
 import { gitCredentialEnv } from '../../src/gitprovider/github-provider.js';
 import type { RepoAccess } from '../../src/gitprovider/provider.js';
-import type { ExecOptions, ExecResult, Sandbox } from '../../src/sandbox/runtime.js';
+import type { ExecOptions, ExecResult, ExecStream, Sandbox } from '../../src/sandbox/runtime.js';
 import { git } from '../helpers/git-fixtures.js';
 
 const TOKEN = 'ghs_TESTtokenNEVERwritten0123456789abcdef';
@@ -23,10 +25,37 @@ const TOKEN = 'ghs_TESTtokenNEVERwritten0123456789abcdef';
 /**
  * TEST DOUBLE for a sandbox: runs argv with execFile (no shell) in a directory on the host. It
  * stands in for the Docker runtime only so extractPatch's protocol (argv, cwd, exit codes, output
- * limits) can be exercised here; the real runtime lives in src/sandbox/docker/.
+ * limits) can be exercised here; the real runtime lives in src/sandbox/docker/ (and
+ * test/e2e/change-limits.test.ts runs extractPatch against it).
  */
 function hostSandbox(workspace: string): Sandbox {
   return {
+    execStream(argv: string[], options: ExecOptions): Promise<ExecStream> {
+      const [file, ...args] = argv;
+      const child = spawn(file as string, args, {
+        cwd: options.cwd ?? workspace,
+        env: { PATH: process.env.PATH ?? '', GIT_CONFIG_GLOBAL: '/dev/null', ...options.env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      const stderr: Buffer[] = [];
+      child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        child.kill('SIGKILL');
+      }, options.timeoutMs);
+      // A reader that stops reading ends the command, as the Docker runtime does.
+      child.stdout.on('close', () => {
+        if (child.exitCode === null) child.kill('SIGKILL');
+      });
+      const result = new Promise<Omit<ExecResult, 'stdout' | 'truncated'>>((resolve) => {
+        child.on('close', (code) => {
+          clearTimeout(timer);
+          resolve({ exitCode: code ?? 137, stderr: Buffer.concat(stderr).toString('utf8'), timedOut });
+        });
+      });
+      return Promise.resolve({ stdout: child.stdout, result });
+    },
     id: 'host-double',
     sessionId: 'test',
     workspace,
@@ -65,6 +94,13 @@ function hostSandbox(workspace: string): Sandbox {
     exited: new Promise(() => undefined),
     destroy: () => Promise.resolve(),
   };
+}
+
+/** The whole patch extractPatch streams, as text (the tests here make small ones). */
+async function patchText(patch: Readable | Promise<Readable>): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of await patch) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 function allFilesUnder(dir: string): string[] {
@@ -250,7 +286,7 @@ describe('GitWorkspace with real git and a local bare remote', () => {
     git(agent, 'add', 'README.md');
     git(agent, 'commit', '-q', '-m', 'agent commit');
 
-    const patch = await extractPatch(hostSandbox(agent), ws.baseSha);
+    const patch = await patchText(extractPatch(hostSandbox(agent), ws.baseSha));
     expect(patch).toContain('GIT binary patch');
 
     const { changedFiles } = await ws.applyPatch(patch);
@@ -305,7 +341,7 @@ describe('GitWorkspace with real git and a local bare remote', () => {
     git(agent, 'commit', '-q', '-m', 'everything');
 
     // extractPatch itself leaves node_modules and .venv out ...
-    const patch = await extractPatch(hostSandbox(agent), ws.baseSha);
+    const patch = await patchText(extractPatch(hostSandbox(agent), ws.baseSha));
     expect(patch).not.toContain('left-pad');
     expect(patch).not.toContain('.venv');
     expect(patch).toContain('dist/bundle.js');
@@ -354,7 +390,7 @@ describe('GitWorkspace with real git and a local bare remote', () => {
     expect(existsSync(join(agent, 'check-output.txt'))).toBe(false);
     expect(existsSync(join(agent, 'node_modules', 'dep', 'index.js'))).toBe(true);
     // The patch the server takes afterwards is the agent's work and nothing else.
-    const patch = await extractPatch(sandbox, base);
+    const patch = await patchText(extractPatch(sandbox, base));
     expect(patch).toContain('brand-new.txt');
     expect(patch).toContain('echo changed');
     expect(patch).not.toContain('check-output');
@@ -363,7 +399,7 @@ describe('GitWorkspace with real git and a local bare remote', () => {
 
   it('an empty patch changes nothing and commit returns null', async () => {
     const ws = await GitWorkspace.clone({ access, dir: join(tmp, 'ws'), branch: 'telecoder/empty' });
-    const patch = await extractPatch(hostSandbox(agentCopy()), ws.baseSha);
+    const patch = await patchText(extractPatch(hostSandbox(agentCopy()), ws.baseSha));
     expect(patch).toBe('');
     expect(await ws.applyPatch(patch)).toEqual({ changedFiles: [], leftOut: [] });
     expect(await ws.commit({ message: 'nothing' })).toBeNull();
@@ -545,7 +581,7 @@ describe('GitWorkspace with real git and a local bare remote', () => {
     }
   });
 
-  it('refuses patches that touch .git/ (and git itself refuses them too)', async () => {
+  it('refuses patches that touch .git/, however the patch spells the path, and paths outside the tree', async () => {
     const ws = await GitWorkspace.clone({ access, dir: join(tmp, 'ws'), branch: 'telecoder/evil' });
     const evil = [
       'diff --git a/.git/hooks/post-commit b/.git/hooks/post-commit',
@@ -558,11 +594,126 @@ describe('GitWorkspace with real git and a local bare remote', () => {
       `+touch ${join(tmp, 'pwned')}`,
       '',
     ].join('\n');
-    await expect(ws.applyPatch(evil)).rejects.toThrow(/refusing the agent's patch: it touches git metadata/);
-    await expect(ws.applyPatch(evil.replaceAll('.git/hooks', '.GIT/hooks'))).rejects.toThrow(/git metadata/);
-    await expect(ws.applyPatch(evil.replaceAll('.git/hooks', 'sub/.git/hooks'))).rejects.toThrow(/git metadata/);
+    const refused = /refusing the agent's patch: it touches .*git metadata \(\.git\)/;
+    await expect(ws.applyPatch(evil)).rejects.toThrow(refused);
+    await expect(ws.applyPatch(evil.replaceAll('.git/hooks', '.GIT/hooks'))).rejects.toThrow(refused);
+    await expect(ws.applyPatch(evil.replaceAll('.git/hooks', 'sub/.git/hooks'))).rejects.toThrow(refused);
+    // Names other file systems read as .git.
+    await expect(ws.applyPatch(evil.replaceAll('.git/hooks', '.git./hooks'))).rejects.toThrow(refused);
+    await expect(ws.applyPatch(evil.replaceAll('.git/hooks', 'GIT~1/hooks'))).rejects.toThrow(refused);
+    // A quoted path with an octal escape (\056 is "."): git reads it as .git/hooks/…
+    const quoted = evil
+      .replace('diff --git a/.git/hooks/post-commit b/.git/hooks/post-commit', 'diff --git "a/\\056git/hooks/post-commit" "b/\\056git/hooks/post-commit"')
+      .replace('+++ b/.git/hooks/post-commit', '+++ "b/\\056git/hooks/post-commit"');
+    expect(quoted).toContain('"b/\\056git/hooks/post-commit"');
+    await expect(ws.applyPatch(quoted)).rejects.toThrow(refused);
+    // A traditional diff, with no `diff --git` line at all.
+    const traditional = ['--- a/.git/hooks/post-commit', '+++ b/.git/hooks/post-commit', '@@ -0,0 +1 @@', '+boom', ''].join('\n');
+    await expect(ws.applyPatch(traditional)).rejects.toThrow(refused);
+    // A rename out of .git: git takes a rename's source from the server's index, which has none.
+    const stolen = ['diff --git a/.git/config b/stolen', 'similarity index 100%', 'rename from .git/config', 'rename to stolen', ''].join('\n');
+    await expect(ws.applyPatch(stolen)).rejects.toThrow(/does not apply .*\.git\/config: does not exist in index/);
+    // Outside the tree.
+    const outside = ['--- a/../evil.txt', '+++ b/../evil.txt', '@@ -0,0 +1 @@', '+boom', ''].join('\n');
+    await expect(ws.applyPatch(outside)).rejects.toThrow(/refusing the agent's patch: it touches \.\.\/evil\.txt, and it is not a plain path inside the repository/);
+    // git itself refuses the plain case too: the check above is a second wall, not the only one.
     await expect(runGit(['apply', '--index', '--binary', '-'], { cwd: ws.dir, input: evil })).rejects.toThrow(/invalid path '\.git\/hooks\/post-commit'/);
     expect(existsSync(join(ws.dir, '.git', 'hooks', 'post-commit'))).toBe(false);
+    expect(git(ws.dir, 'diff', '--cached', '--name-only')).toBe('');
+
+    // Names that only look like it are ordinary files.
+    const lookalikes = ['.github/workflows/ci.yml', 'docs/.gitkeep', 'vendor/lib.git/README', '.gitattributes'].map((path) =>
+      [`diff --git a/${path} b/${path}`, 'new file mode 100644', '--- /dev/null', `+++ b/${path}`, '@@ -0,0 +1 @@', '+ok', ''].join('\n'),
+    );
+    const { changedFiles } = await ws.applyPatch(lookalikes.join(''));
+    expect(changedFiles.sort()).toEqual(['.gitattributes', '.github/workflows/ci.yml', 'docs/.gitkeep', 'vendor/lib.git/README']);
+  });
+
+  it('every git TeleCoder runs in the sandbox carries the one list of walls', async () => {
+    const agent = agentCopy();
+    writeFileSync(join(agent, 'README.md'), '# changed\n');
+    const inner = hostSandbox(agent);
+    const commands: string[][] = [];
+    const sandbox: Sandbox = {
+      ...inner,
+      exec: (argv, options) => (commands.push(argv), inner.exec(argv, options)),
+      execStream: (argv, options) => (commands.push(argv), inner.execStream(argv, options)),
+    };
+    const base = git(agent, 'rev-parse', 'HEAD');
+    await patchText(extractPatch(sandbox, base));
+    await diffSince(sandbox, base, 10_000);
+    await commitCheckpoint(sandbox, 'step');
+    await onBaseTree(sandbox, base, async () => undefined);
+    commands.push([...SANDBOX_CHECKOUT]);
+
+    expect(commands.length).toBeGreaterThan(10);
+    for (const argv of commands) {
+      if (argv[0] === 'git') {
+        expect(argv.slice(1, 1 + GIT_WALL_ARGS.length), argv.join(' ')).toEqual([...GIT_WALL_ARGS]);
+      } else {
+        // A script (measuring the change): every git in it gets every wall.
+        const script = argv.join(' ');
+        const gits = script.split("'git'").length - 1;
+        expect(gits, script).toBeGreaterThan(0);
+        for (const entry of GIT_WALL_CONFIG) expect(script.split(`'-c' '${entry}'`).length - 1, entry).toBe(gits);
+      }
+    }
+  });
+
+  it('a filter driver, hooks and an fsmonitor the sandbox plants never run on the server (apply, commit, push)', async () => {
+    const markers = join(tmp, 'markers');
+    mkdirSync(markers);
+    // Each planted program writes down the directory it ran in, then behaves.
+    const plant = (dir: string) => {
+      for (const [key, value] of [
+        ['filter.evil.clean', `pwd >> ${markers}/filter-clean; cat`],
+        ['filter.evil.smudge', `pwd >> ${markers}/filter-smudge; cat`],
+        ['diff.evil.textconv', `pwd >> ${markers}/textconv; cat`],
+        ['core.fsmonitor', join(markers, '..', 'fsmonitor.sh')],
+        ['core.hooksPath', join(markers, '..', 'hooks')],
+      ]) {
+        git(dir, 'config', key!, value!);
+      }
+    };
+    writeFileSync(join(tmp, 'fsmonitor.sh'), `#!/bin/sh\npwd >> ${markers}/fsmonitor\n`);
+    chmodSync(join(tmp, 'fsmonitor.sh'), 0o755);
+    mkdirSync(join(tmp, 'hooks'));
+    for (const hook of ['pre-commit', 'commit-msg', 'post-commit', 'pre-push', 'reference-transaction', 'post-index-change']) {
+      writeFileSync(join(tmp, 'hooks', hook), `#!/bin/sh\npwd >> ${markers}/hook-${hook}\n`);
+      chmodSync(join(tmp, 'hooks', hook), 0o755);
+    }
+    const ranIn = () =>
+      Object.fromEntries(readdirSync(markers).map((name) => [name, [...new Set(readFileSync(join(markers, name), 'utf8').trim().split('\n'))]]));
+
+    // The sandbox: its .git/config defines the programs, and the change brings the attributes
+    // that point every file at them.
+    const agent = agentCopy();
+    plant(agent);
+    writeFileSync(join(agent, '.gitattributes'), '* filter=evil diff=evil\n');
+    writeFileSync(join(agent, 'README.md'), '# changed by the agent\n');
+    // The server's clone is poisoned the same way, as if its config could ever be reached.
+    const ws = await GitWorkspace.clone({ access, dir: join(tmp, 'ws'), branch: 'telecoder/filters' });
+    plant(ws.dir);
+
+    const { changedFiles } = await ws.applyPatch(await extractPatch(hostSandbox(agent), ws.baseSha));
+    expect(changedFiles.sort()).toEqual(['.gitattributes', 'README.md']);
+    await ws.commit({ message: 'change' });
+    await ws.push({ access, branch: 'telecoder/filters' });
+    expect(git(tmp, '--git-dir', remote, 'show', 'telecoder/filters:.gitattributes')).toBe('* filter=evil diff=evil');
+
+    // The planted filter is live: git in the sandbox ran it there (where it harms nothing) while
+    // reading the change. The walls kept hooks and the fsmonitor from running even there.
+    const ran = ranIn();
+    expect(ran['filter-clean']).toEqual([agent]);
+    expect(Object.keys(ran).sort()).toEqual(['filter-clean']);
+    // And under plain git, without the walls, the same setup does run the fsmonitor and a hook.
+    execFileSync('git', ['-c', 'user.name=x', '-c', 'user.email=x@x', 'commit', '-q', '-a', '-m', 'probe'], {
+      cwd: agent,
+      env: { PATH: process.env.PATH ?? '', GIT_CONFIG_GLOBAL: '/dev/null', GIT_CONFIG_NOSYSTEM: '1' },
+      stdio: 'pipe',
+    });
+    expect(Object.keys(ranIn())).toEqual(expect.arrayContaining(['fsmonitor', 'hook-pre-commit', 'hook-post-commit']));
+    for (const dirs of Object.values(ranIn())) expect(dirs).not.toContain(ws.dir);
   });
 
   it('a patch cannot write outside the clone through a symlink it creates', async () => {
@@ -590,8 +741,11 @@ describe('GitWorkspace with real git and a local bare remote', () => {
   });
 
   it('refuses an oversized patch and explains a patch that does not apply', async () => {
-    const ws = await GitWorkspace.clone({ access, dir: join(tmp, 'ws'), branch: 'telecoder/big', maxPatchBytes: 300 });
-    await expect(ws.applyPatch(`diff --git a/x b/x\n${'+'.repeat(400)}\n`)).rejects.toThrow(/over the 300-byte limit/);
+    // Patches up to 3 × 100 bytes + 1 KiB per file: 1324 bytes here.
+    const ws = await GitWorkspace.clone({ access, dir: join(tmp, 'ws'), branch: 'telecoder/big', changeLimits: { maxBytes: 100, maxFiles: 1 } });
+    await expect(ws.applyPatch(`diff --git a/x b/x\n${'+'.repeat(2000)}\n`)).rejects.toThrow(
+      /the agent's patch was refused: it is longer than 1\.29 KB, .*TELECODER_MAX_CHANGE_SIZE/,
+    );
     const stale = [
       'diff --git a/README.md b/README.md',
       '--- a/README.md',
@@ -645,16 +799,27 @@ describe('GitWorkspace with real git and a local bare remote', () => {
     expect(inSandbox('rev-parse', 'HEAD')).toBe(ws.baseSha);
   });
 
-  it('extractPatch fails clearly when the agent broke .git or the patch is too large', async () => {
+  it('extractPatch refuses a change over the limits in the sandbox, naming its largest files, and fails clearly when the agent broke .git', async () => {
     const ws = await GitWorkspace.clone({ access, dir: join(tmp, 'ws'), branch: 'telecoder/x' });
     const agent = agentCopy();
     writeFileSync(join(agent, 'big.txt'), 'x'.repeat(10_000));
-    await expect(extractPatch(hostSandbox(agent), ws.baseSha, { maxOutputBytes: 1000 })).rejects.toThrow(/larger than 1000 bytes/);
+    writeFileSync(join(agent, 'README.md'), 'y'.repeat(3_000));
+    await expect(extractPatch(hostSandbox(agent), ws.baseSha, { limits: { maxBytes: 1000, maxFiles: 10 } })).rejects.toThrow(
+      /its 2 changed file\(s\) come to 12\.7 KB, over the 1000 B limit; the largest: big\.txt \(9\.77 KB\), README\.md \(2\.93 KB\)\. .*raise TELECODER_MAX_CHANGE_SIZE/,
+    );
+    await expect(extractPatch(hostSandbox(agent), ws.baseSha, { limits: { maxBytes: 100_000, maxFiles: 1 } })).rejects.toThrow(
+      /touches 2 files, over the limit of 1; the largest: big\.txt .*raise TELECODER_MAX_CHANGE_FILES/,
+    );
     await expect(extractPatch(hostSandbox(agent), 'HEAD')).rejects.toThrow(/full commit id/);
     rmSync(join(agent, '.git'), { recursive: true });
     const sandbox = hostSandbox(agent);
     // Nothing above the workspace may stand in for the deleted repository.
-    const noParentRepo = { ...sandbox, exec: (argv: string[], options: ExecOptions) => sandbox.exec(argv, { ...options, env: { ...options.env, GIT_CEILING_DIRECTORIES: tmp } }) };
+    const ceiling = (options: ExecOptions) => ({ ...options, env: { ...options.env, GIT_CEILING_DIRECTORIES: tmp } });
+    const noParentRepo: Sandbox = {
+      ...sandbox,
+      exec: (argv, options) => sandbox.exec(argv, ceiling(options)),
+      execStream: (argv, options) => sandbox.execStream(argv, ceiling(options)),
+    };
     await expect(extractPatch(noParentRepo, ws.baseSha)).rejects.toThrow(/git metadata is unusable .*deleted or rewritten \.git/s);
   });
 });
