@@ -11,10 +11,42 @@ export interface LiveChat {
   readonly sandbox: Sandbox;
   /** When the last message or pull request finished (ms since the epoch). */
   lastActivity: number;
-  /** A pull request is being made from the sandbox right now. */
+  /** A pull request is being made from the sandbox right now (set by ChatSessions.deliver). */
   delivering: boolean;
+  /**
+   * What the last `/pr` got done: the commit its push put on the branch, and whether its pull
+   * request step finished. A `/pr` that failed half-way is finished by the next one from here.
+   */
+  published?: { pushedSha: string | undefined; pullRequestDone: boolean };
   /** Told to the agent with every message when workspace setup failed. */
   setupProblem?: string;
+}
+
+export interface CloseChatOptions {
+  /** How long a `/pr` in flight may take to finish before it is aborted; default 15 s. */
+  waitMs?: number;
+  /** Why the chat is closed; the abort reason a `/pr` still in flight sees. */
+  reason?: string;
+}
+
+interface Delivery {
+  done: Promise<void>;
+  controller: AbortController;
+}
+
+const DEFAULT_DELIVERY_WAIT_MS = 15_000;
+/** After an abort, git is killed at once; this only bounds a step that ignores the signal. */
+const ABORTED_DELIVERY_WAIT_MS = 2_000;
+
+function settledWithin(promise: Promise<void>, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    timer.unref();
+    void promise.then(() => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
 }
 
 /**
@@ -23,6 +55,7 @@ export interface LiveChat {
  */
 export class ChatSessions {
   readonly #chats = new Map<string, LiveChat>();
+  readonly #deliveries = new Map<string, Delivery>();
   readonly #logger: Logger;
   readonly #now: () => number;
 
@@ -48,20 +81,57 @@ export class ChatSessions {
 
   /** Chats unused for longer than `idleMs` and not making a pull request. */
   idleLongerThan(idleMs: number): string[] {
-    const cutoff = this.#now() - idleMs;
-    return [...this.#chats.values()].filter((chat) => !chat.delivering && chat.lastActivity < cutoff).map((chat) => chat.sessionId);
+    return [...this.#chats.keys()].filter((id) => this.isIdleLongerThan(id, idleMs));
+  }
+
+  /** Asked again right before a chat is reaped: a `/pr` may have started since the list was made. */
+  isIdleLongerThan(sessionId: string, idleMs: number): boolean {
+    const chat = this.#chats.get(sessionId);
+    return chat !== undefined && !chat.delivering && chat.lastActivity < this.#now() - idleMs;
+  }
+
+  /**
+   * Runs a `/pr` for the chat. While it runs the chat is `delivering` (the reaper passes it by)
+   * and close waits for it, so the clone is never removed under a push.
+   */
+  async deliver<T>(chat: LiveChat, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    if (chat.delivering) throw new Error(`chat ${chat.sessionId} is already making a pull request`);
+    const controller = new AbortController();
+    let settle!: () => void;
+    const done = new Promise<void>((resolve) => (settle = resolve));
+    chat.delivering = true;
+    this.#deliveries.set(chat.sessionId, { done, controller });
+    try {
+      return await work(controller.signal);
+    } finally {
+      this.#deliveries.delete(chat.sessionId);
+      chat.delivering = false;
+      this.touch(chat.sessionId);
+      settle();
+    }
   }
 
   ids(): string[] {
     return [...this.#chats.keys()];
   }
 
-  /** Removes the chat's sandbox and clone; nothing to do when it is not live. */
-  async close(sessionId: string): Promise<void> {
+  /**
+   * Removes the chat's sandbox and clone; nothing to do when it is not live. A `/pr` in flight is
+   * given `waitMs` to finish (its push and pull request then exist), then aborted and awaited.
+   */
+  async close(sessionId: string, options: CloseChatOptions = {}): Promise<void> {
     const chat = this.#chats.get(sessionId);
     if (!chat) return;
     // Forgotten first, so nothing picks the chat up while its parts are being removed.
     this.#chats.delete(sessionId);
+    const delivery = this.#deliveries.get(sessionId);
+    if (delivery && !(await settledWithin(delivery.done, options.waitMs ?? DEFAULT_DELIVERY_WAIT_MS))) {
+      this.#logger.warn({ session: sessionId }, 'a pull request was still being made when the chat closed; aborting it');
+      delivery.controller.abort(options.reason ?? 'closed');
+      if (!(await settledWithin(delivery.done, ABORTED_DELIVERY_WAIT_MS))) {
+        this.#logger.warn({ session: sessionId }, 'the aborted pull request did not end; removing the chat anyway');
+      }
+    }
     await releaseWorkspace(chat, this.#logger, sessionId);
   }
 }

@@ -1,4 +1,6 @@
+import type { HeldBackFile } from '../git/hold-back-changes.js';
 import type { Message, Session, TokenUsage } from '../model/session.js';
+import { heldBackSection } from './held-back-text.js';
 import { formatUsage, quote } from './pull-request-text.js';
 
 function label(message: Message): string {
@@ -25,10 +27,16 @@ export function chatPrompt(messages: Message[]): string {
   ].join('\n');
 }
 
-/** A chat's pull request: the conversation, quoted as untrusted text, then the session. */
-export function chatPullRequestBody(options: { session: Session; messages: Message[]; usage: TokenUsage }): string {
+/** A chat's pull request: held-back workflow files, the conversation quoted as untrusted text, then the session. */
+export function chatPullRequestBody(options: {
+  session: Session;
+  messages: Message[];
+  usage: TokenUsage;
+  heldBack?: readonly HeldBackFile[];
+}): string {
   const { session, messages, usage } = options;
   return [
+    ...heldBackSection(options.heldBack ?? []),
     '## Conversation',
     ...messages.flatMap((message) => ['', `**${message.role === 'user' ? 'User' : 'Assistant'}:**`, '', quote(message.content)]),
     '',

@@ -3,6 +3,8 @@ import { formatUsd } from '../pipeline/budget.js';
 import type { PipelineResult, StepReport } from '../pipeline/pipeline.js';
 import { formatCheckResults } from '../pipeline/run-checks.js';
 import { objectionsText } from '../pipeline/stages/review-stage.js';
+import type { HeldBackFile } from '../git/hold-back-changes.js';
+import { heldBackSection } from './held-back-text.js';
 import { problemsOf, problemsSection } from './work-problems.js';
 
 const TITLE_PROMPT_LENGTH = 72;
@@ -126,6 +128,8 @@ export function pullRequestBody(options: {
   changedFiles: string[];
   usage: TokenUsage;
   pipeline?: PipelineResult;
+  /** Workflow changes kept out of the pull request; shown first, for a person to add. */
+  heldBack?: readonly HeldBackFile[];
 }): string {
   const { session, summary, changedFiles, usage } = options;
   const files = changedFiles.slice(0, 50).map((file) => `- \`${file}\``);
@@ -135,6 +139,7 @@ export function pullRequestBody(options: {
     // GitHub closes the issue when this pull request merges.
     ...(issueNumber ? [`Fixes #${issueNumber}`, ''] : []),
     ...(options.pipeline ? problemsSection(problemsOf(options.pipeline)) : []),
+    ...heldBackSection(options.heldBack ?? []),
     '## Task',
     quote(taskTitle(session)),
     '',

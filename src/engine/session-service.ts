@@ -24,5 +24,18 @@ export interface SessionService {
    * request (once: later calls push further commits to it). `url` and `number` are null where
    * the repository has no pull requests (a local repository): the work is on `branch`.
    */
-  createPullRequest(id: string): Promise<{ url: string | null; number: number | null; branch: string }>;
+  createPullRequest(id: string): Promise<ChatPullRequest>;
+}
+
+/** What a chat's `/pr` delivered. */
+export interface ChatPullRequest {
+  url: string | null;
+  number: number | null;
+  branch: string;
+  /** The pull request was opened as a draft (workflow changes were held back). */
+  draft?: boolean;
+  /** Changed CI workflow files that were not pushed (see TaskOptions.allowWorkflowChanges). */
+  heldBack?: string[];
+  /** What is not as asked, in one sentence (the held-back files and where their content is). */
+  warning?: string;
 }

@@ -18,6 +18,11 @@ export interface RepoConfig {
   testCommands?: string[];
   /** Standing instructions for the agent in this repository. */
   instructions?: string;
+  /**
+   * Push the agent's changes to .github/workflows/ and .github/actions/ (held back otherwise,
+   * unless the server sets TELECODER_ALLOW_WORKFLOW_CHANGES).
+   */
+  allowWorkflowChanges?: boolean;
 }
 
 export const DEFAULT_REPO_CONFIG: Readonly<RepoConfig> = Object.freeze({ triggerLabel: 'telecoder', draft: false });
@@ -68,6 +73,7 @@ const FIELDS = {
     .max(REPO_CONFIG_LIMITS.instructions, {
       error: `must be at most ${REPO_CONFIG_LIMITS.instructions.toLocaleString('en-US')} characters; shorten it or point to a file in the repository`,
     }),
+  allowWorkflowChanges: z.boolean({ error: 'must be true or false' }),
 } satisfies Record<keyof RepoConfig, z.ZodType>;
 
 const KNOWN_KEYS = Object.keys(FIELDS) as (keyof RepoConfig)[];

@@ -118,7 +118,14 @@ export function createApiHandler(options: ApiHandlerOptions): RequestHandler {
     // No fields, but a body that is sent is held to the same rules as everywhere else.
     await readBody(context.req);
     const pr = await service.createPullRequest(id(context));
-    sendJson(context.res, 201, { url: pr.url, number: pr.number, branch: pr.branch });
+    sendJson(context.res, 201, {
+      url: pr.url,
+      number: pr.number,
+      branch: pr.branch,
+      ...(pr.draft ? { draft: true } : {}),
+      ...(pr.heldBack ? { held_back: pr.heldBack } : {}),
+      ...(pr.warning ? { warning: pr.warning } : {}),
+    });
   });
 
   on('POST', '/api/sessions/:id/stop', async (context) => {

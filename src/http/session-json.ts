@@ -13,6 +13,8 @@ export interface SessionResultJson {
   failing_checks?: Array<{ name: string; command: string; before: 'passing' | 'failing' | 'unknown' }>;
   /** What is wrong with the delivered work, in one sentence. */
   warning?: string;
+  /** Changed CI workflow files that were not pushed; the pull request body shows them. */
+  held_back?: string[];
 }
 
 export interface TokenUsageJson {
@@ -69,6 +71,7 @@ export function resultToJson(result: SessionResult): SessionResultJson {
     ...(result.draft ? { draft: true } : {}),
     ...(result.failingChecks ? { failing_checks: result.failingChecks } : {}),
     ...(result.warning ? { warning: result.warning } : {}),
+    ...(result.heldBack && result.heldBack.length > 0 ? { held_back: result.heldBack } : {}),
   };
 }
 

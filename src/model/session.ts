@@ -29,8 +29,13 @@ export interface SessionResult {
   draft?: boolean;
   /** Checks that still fail on the delivered change, and how they did on the base. */
   failingChecks?: Array<{ name: string; command: string; before: 'passing' | 'failing' | 'unknown' }>;
-  /** Problems with the delivered work in one sentence (failing checks, failed steps, failed setup). */
+  /** Problems with the delivered work in one sentence (failing checks, failed steps, failed setup, held-back files). */
   warning?: string;
+  /**
+   * Changed files that were not pushed: CI workflows (.github/workflows/, .github/actions/) are
+   * held back unless allowed. The pull request (a draft) shows their content for a person to add.
+   */
+  heldBack?: string[];
 }
 
 export interface TokenUsage {
@@ -68,6 +73,11 @@ export interface TaskOptions {
   setupCommands?: string[];
   /** Commands the verify stage runs instead of the detected checks (testCommands). */
   testCommands?: string[];
+  /**
+   * The repository's configuration lets changes to CI workflows through (allowWorkflowChanges);
+   * only a door that read that configuration sets it.
+   */
+  allowWorkflowChanges?: boolean;
 }
 
 export interface PullRequestRevision {

@@ -269,6 +269,7 @@ describe('GitHub webhooks: signatures, deliveries, actors and permissions', () =
         'setupCommands: [npm ci]',
         'testCommands: [npm test]',
         'instructions: Keep it small.',
+        'allowWorkflowChanges: true',
       ].join('\n');
       github.scope.get(/\/repos\/Codertocat\/Hello-World\/contents\/.*telecoder\.yml/).reply(200, yaml);
       acceptedTaskMocks(7200);
@@ -283,6 +284,7 @@ describe('GitHub webhooks: signatures, deliveries, actors and permissions', () =
         setupCommands: ['npm ci'],
         testCommands: ['npm test'],
         instructions: 'Keep it small.',
+        allowWorkflowChanges: true,
       });
       await waitForFinal(started.app, session!.id);
       await started.app.githubIdle();

@@ -34,6 +34,15 @@ describe('parseRepoConfig', () => {
     });
   });
 
+  it('reads allowWorkflowChanges, and falls back to the server\'s setting on a value that is not true or false', () => {
+    expect(parseRepoConfig({ allowWorkflowChanges: true })).toEqual({ config: { ...defaults, allowWorkflowChanges: true }, warnings: [] });
+    const { config, warnings } = parseRepoConfig({ allowWorkflowChanges: 'yes' });
+    expect(config).toEqual(defaults);
+    expect(warnings).toEqual([
+      ".github/telecoder.yml: `allowWorkflowChanges` must be true or false (got \"yes\"); using the server's default.",
+    ]);
+  });
+
   it('treats a key with no value as absent', () => {
     expect(parseRepoConfig({ baseBranch: null, draft: null })).toEqual({ config: defaults, warnings: [] });
   });
@@ -80,7 +89,7 @@ describe('parseRepoConfig', () => {
     expect(config).toEqual({ triggerLabel: 'telecoder', draft: true });
     expect(warnings).toEqual([
       '.github/telecoder.yml: unknown setting `trigger_label`; did you mean `triggerLabel`? It was ignored.',
-      '.github/telecoder.yml: unknown setting `colour` was ignored; the settings are `triggerLabel`, `baseBranch`, `draft`, `maxRevisions`, `setupCommands`, `testCommands`, `instructions`.',
+      '.github/telecoder.yml: unknown setting `colour` was ignored; the settings are `triggerLabel`, `baseBranch`, `draft`, `maxRevisions`, `setupCommands`, `testCommands`, `instructions`, `allowWorkflowChanges`.',
     ]);
   });
 

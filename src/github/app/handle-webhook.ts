@@ -149,6 +149,8 @@ async function buildRequest(input: {
     ...(repoConfig.maxRevisions !== undefined ? { maxRevisions: repoConfig.maxRevisions } : {}),
     ...(repoConfig.setupCommands ? { setupCommands: repoConfig.setupCommands } : {}),
     ...(repoConfig.testCommands ? { testCommands: repoConfig.testCommands } : {}),
+    // Read from the default branch before the agent starts, so the agent cannot grant it itself.
+    ...(repoConfig.allowWorkflowChanges ? { allowWorkflowChanges: true } : {}),
   };
   if (trigger.kind === 'pr-revision') {
     const [diff, reviewComments] = await Promise.all([

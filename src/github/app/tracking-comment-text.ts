@@ -79,7 +79,9 @@ function deliveredText(session: Session, result: NonNullable<Session['result']>,
   // The result's first paragraph repeats the warning for API readers; here it has its own line.
   const content = result.warning ? result.content.replace(/^[^\n]*\n*/, '') : result.content;
   const summary = content.trim() ? `\n\n${quoteText(content)}` : '';
-  const flagged = result.failingChecks !== undefined || (result.draft === true && result.warning !== undefined);
+  // Held-back workflow files are work a person still has to do, like a failing check.
+  const flagged =
+    result.failingChecks !== undefined || (result.draft === true && result.warning !== undefined) || (result.heldBack?.length ?? 0) > 0;
   const mark = flagged ? '⚠️' : '✅';
   const warning = result.warning ? `\n\n**${flagged ? 'Needs work' : 'Note'}:** ${result.warning}.` : '';
   if (result.type === 'branch') return `${mark} Pushed to \`${result.branch ?? session.branch}\` — ${tag}.${warning}${summary}`;
