@@ -73,7 +73,8 @@ export class RepositoryCaches {
 
   /**
    * At start-up, when no session runs: removes every session's private clone (a crash leaves them
-   * behind) and the caches of repositories no stored session names any more.
+   * behind), mirrors a crash left half-made, and the caches of repositories no stored session
+   * names any more.
    */
   async sweep(knownRepos: ReadonlySet<string>): Promise<void> {
     const { workspacesDir, logger } = this.#options;
@@ -82,6 +83,10 @@ export class RepositoryCaches {
         logger.warn({ err: error, clone: name }, 'could not remove a stale session clone'),
       );
     }
+    // A mirror a crash left half-made is not listed as a cache, so pruning would never free it.
+    await this.#options.mirrors.removeUnfinished().catch((error: unknown) =>
+      logger.warn({ err: error }, 'could not remove unfinished mirrors'),
+    );
     const known = new Set([...knownRepos].map(repoKey));
     const orphaned = (await this.list()).filter((cache) => !known.has(repoKey(cache.repo))).map((cache) => cache.repo);
     if (orphaned.length === 0) return;

@@ -33,6 +33,8 @@ export interface MirrorInfo {
 }
 
 const META_FILE = 'telecoder-mirror.json';
+/** A mirror is made under `<name>.git.new-<pid>-<time>` and then renamed into place. */
+const STAGING_SUFFIX = '.new-';
 
 /**
  * One bare git mirror per repository on the server, under the data dir. A session fetches the
@@ -106,6 +108,17 @@ export class RepoMirrors {
     return mirrors;
   }
 
+  /**
+   * Deletes mirrors that were being made when a process died (staged beside their final name and
+   * never renamed into place). Call it only when no mirror is being made, as at start-up.
+   */
+  async removeUnfinished(): Promise<string[]> {
+    const names = await readdir(this.dir).catch(() => [] as string[]);
+    const unfinished = names.filter((name) => name.includes(`.git${STAGING_SUFFIX}`));
+    for (const name of unfinished) await rm(join(this.dir, name), { recursive: true, force: true, maxRetries: 3 });
+    return unfinished;
+  }
+
   /** Deletes a repository's mirror (waiting for a fetch under way); the next session fetches again. */
   async remove(repo: string): Promise<void> {
     await this.removeAt(this.pathFor(repo));
@@ -137,7 +150,7 @@ export class RepoMirrors {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
     await rm(path, { recursive: true, force: true });
     // Made aside and renamed, so a crash never leaves a half-made mirror under the real name.
-    const staging = `${path}.new-${process.pid}-${Date.now()}`;
+    const staging = `${path}${STAGING_SUFFIX}${process.pid}-${Date.now()}`;
     await runGit(['init', '--quiet', '--bare', staging], { timeoutMs: this.#timeoutMs });
     await writeFile(join(staging, META_FILE), JSON.stringify({ repo, updatedAt: new Date().toISOString() }));
     await rename(staging, path);

@@ -77,5 +77,12 @@ export interface SessionStore {
   addMessage(sessionId: string, role: MessageRole, content: string): Message;
   listMessages(sessionId: string): Message[];
 
+  /**
+   * This deployment's id, made once and kept with its data. Docker labels carry it so that two
+   * TeleCoders on one engine (say two compose projects that both mount their data at /data) never
+   * sweep each other's sandboxes; a path cannot tell them apart, their databases can.
+   */
+  instanceId(): string;
+
   close(): void;
 }

@@ -264,7 +264,7 @@ describe('SqliteSessionStore file, pragmas and migrations', () => {
         .prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
         .all()
         .map((row) => row.name);
-      expect(tables).toEqual(['deliveries', 'events', 'messages', 'sessions']);
+      expect(tables).toEqual(['deliveries', 'events', 'messages', 'meta', 'sessions']);
     } finally {
       raw.close();
     }

@@ -76,6 +76,20 @@ export const MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 3,
+    description: 'facts about the deployment itself (its instance id)',
+    up(db) {
+      // Rows are filled in by the store when it opens (see SqliteSessionStore.instanceId), so a
+      // database upgraded from version 2 gets its values the same way as a new one.
+      db.exec(`
+        CREATE TABLE meta (
+          key   TEXT PRIMARY KEY,
+          value TEXT NOT NULL
+        );
+      `);
+    },
+  },
 ];
 
 /** Migrations are numbered 1..n without gaps (checked in `migrate`), so the count is the latest version. */

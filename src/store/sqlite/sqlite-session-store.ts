@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
@@ -133,6 +134,17 @@ function flag(present: boolean): number {
 }
 
 /**
+ * The deployment's id, made the first time any process opens the file. INSERT OR IGNORE is
+ * atomic, so processes opening a new file at once all read back the one id that won.
+ */
+function ensureInstanceId(db: Database.Database): string {
+  db.prepare("INSERT OR IGNORE INTO meta (key, value) VALUES ('instance_id', ?)").run(randomBytes(6).toString('hex'));
+  const row = db.prepare<[], { value: string }>("SELECT value FROM meta WHERE key = 'instance_id'").get();
+  if (!row) throw new Error(`The database ${db.name} has no instance id after storing one; check that the file is writable.`);
+  return row.value;
+}
+
+/**
  * The session store over one SQLite file. WAL lets the HTTP API read while the engine writes,
  * and busy_timeout makes concurrent writers (another process on the same file) wait for the lock
  * instead of failing with SQLITE_BUSY.
@@ -152,6 +164,7 @@ export class SqliteSessionStore implements SessionStore {
   readonly #bindDelivery;
   readonly #selectDelivery;
   readonly #releaseDelivery;
+  readonly #instanceId: string;
 
   static open(options: { file: string }): SqliteSessionStore {
     // Sessions hold prompts, code and PR links: keep the data directory private to its owner.
@@ -229,6 +242,7 @@ export class SqliteSessionStore implements SessionStore {
       'SELECT session_id FROM deliveries WHERE id = ?',
     );
     this.#releaseDelivery = db.prepare<[string]>('DELETE FROM deliveries WHERE id = ? AND session_id IS NULL');
+    this.#instanceId = ensureInstanceId(db);
     this.#createSessionTx = db.transaction((input: NewSession) => {
       const row = this.#insertSession.get({
         id: input.id,
@@ -256,6 +270,10 @@ export class SqliteSessionStore implements SessionStore {
   }
 
   readonly #createSessionTx: (input: NewSession) => SessionRow;
+
+  instanceId(): string {
+    return this.#instanceId;
+  }
 
   claimDelivery(deliveryId: string, kind: string): boolean {
     return this.#claimDelivery.run(deliveryId, kind, now()).changes === 1;

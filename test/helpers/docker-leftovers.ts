@@ -1,0 +1,43 @@
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+
+function docker(args: string[]): string[] {
+  return execFileSync('docker', args, { encoding: 'utf8' }).split('\n').map((line) => line.trim()).filter(Boolean);
+}
+
+/** Ids of containers (running or not) carrying this label, e.g. `telecoder.session=abc`. */
+export function containersLabelled(label: string): string[] {
+  return docker(['ps', '-aq', '--filter', `label=${label}`]);
+}
+
+/** Names of Docker networks carrying this label. */
+export function networksLabelled(label: string): string[] {
+  return docker(['network', 'ls', '-q', '--filter', `label=${label}`]);
+}
+
+/** The instance id a TeleCoder data dir's database holds (read without the store, from outside). */
+export function instanceIdOf(dataDir: string): string {
+  const db = new Database(join(dataDir, 'telecoder.db'), { readonly: true, fileMustExist: true });
+  try {
+    const row = db.prepare<[], { value: string }>("SELECT value FROM meta WHERE key = 'instance_id'").get();
+    if (!row) throw new Error(`${dataDir}/telecoder.db holds no instance id`);
+    return row.value;
+  } finally {
+    db.close();
+  }
+}
+
+/**
+ * Removes what a test's TeleCoder instance leaves on the shared engine on purpose (dependency
+ * cache volumes, workspace snapshot images) and anything it leaked, so tests do not pile up.
+ */
+export function removeInstanceResources(instanceId: string): void {
+  const label = `telecoder.instance=${instanceId}`;
+  const containers = containersLabelled(label);
+  if (containers.length > 0) docker(['rm', '-f', ...containers]);
+  const volumes = docker(['volume', 'ls', '-q', '--filter', `label=${label}`]);
+  if (volumes.length > 0) docker(['volume', 'rm', '-f', ...volumes]);
+  const images = docker(['images', '-q', '--filter', `label=${label}`]);
+  if (images.length > 0) docker(['rmi', '-f', ...new Set(images)]);
+}
