@@ -132,14 +132,18 @@ describe('faults end a session honestly, with the reason', () => {
     expect(session.error).toMatch(/malformed/i);
   });
 
+  // The per-command limit alone: the sandbox's wall clock is far away (that limit alone is in
+  // wall-clock-limits.test.ts).
   it('a command that never ends is timed out and the agent goes on', async () => {
     await startWith(
       [{ toolCalls: [{ name: 'run_command', arguments: { command: 'sleep 600' } }] }, finish],
-      { env: { TELECODER_COMMAND_TIMEOUT: '2s' } },
+      { env: { TELECODER_COMMAND_TIMEOUT: '2s', TELECODER_SANDBOX_TIMEOUT: '10m' } },
     );
+    const began = Date.now();
     const session = await waitForFinal(started!.app, await submit());
     expect(session.status).toBe('complete');
-    expect(JSON.stringify(llm!.requests.at(-1)!.body)).toMatch(/timed out/i);
+    expect(JSON.stringify(llm!.requests.at(-1)!.body)).toMatch(/timed out after 2s and was killed/);
+    expect(Date.now() - began).toBeLessThan(40_000);
   });
 
   it('a container killed mid-task fails the session with a sandbox reason', async () => {
@@ -180,12 +184,20 @@ describe('faults end a session honestly, with the reason', () => {
     const id = await submit();
     await waitFor('the LLM call to be in flight', () => llm!.requests.length > 0);
     expect(containersOf(id)).not.toBe('');
+    // The call is held open by the LLM server: only the client hanging up can end it.
+    const call = llm!.requests[0]!;
+    expect(call.fate).toBe('open');
     const stopped = await post(`/api/sessions/${id}/stop`, {});
     expect(stopped.status).toBe(200);
     expect(stopped.body.status).toBe('stopped');
     expect(containersOf(id)).toBe('');
     const events = started!.app.store.listEvents(id);
     expect(events.at(-1)!.type).toBe('done');
+    // The LLM server saw the client close the request before any answer: the call was aborted,
+    // not left hanging behind a session that merely looks stopped.
+    await waitFor('the LLM server to see the call closed', () => call.fate !== 'open', 10_000);
+    expect(call.fate).toBe('closed-by-client');
+    expect(llm!.requests).toHaveLength(1);
   });
 
   it('a server killed mid-run: after restart the running session is failed as interrupted, its container is gone, and the queued one runs', async () => {

@@ -5,7 +5,9 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import nock from 'nock';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../../src/logger.js';
 import { git, makeBareRemote, makeRepo } from '../helpers/git-fixtures.js';
+import { startGitHttpServer, type GitHttpServer } from '../helpers/git-http-server.js';
 import { setupGitHubMock } from '../helpers/github-mock.js';
 import { readSse } from '../helpers/read-sse.js';
 import { ensureTestImage } from '../helpers/sandbox-image.js';
@@ -38,11 +40,27 @@ function healthEndpointScript() {
   ];
 }
 
+/** The tool results a request sends the model, in either wire format. */
+function toolResults(body: { messages?: Array<{ role: string; content: unknown }> }): string[] {
+  const texts: string[] = [];
+  for (const message of body.messages ?? []) {
+    if (message.role === 'tool' && typeof message.content === 'string') texts.push(message.content);
+    if (!Array.isArray(message.content)) continue;
+    for (const block of message.content as Array<{ type?: string; content?: unknown }>) {
+      if (block.type !== 'tool_result') continue;
+      if (typeof block.content === 'string') texts.push(block.content);
+      else if (Array.isArray(block.content)) texts.push(...block.content.map((part: { text?: string }) => part.text ?? ''));
+    }
+  }
+  return texts;
+}
+
 describe.each(['anthropic', 'openai'] as const)('a task becomes a pull request (%s wire format)', (provider) => {
   let image: string;
   let tmp: string;
   let started: StartedTestApp | undefined;
   let llm: Awaited<ReturnType<typeof startScriptedLLM>> | undefined;
+  let gitServer: GitHttpServer | undefined;
   const github = setupGitHubMock();
 
   beforeAll(async () => {
@@ -52,8 +70,10 @@ describe.each(['anthropic', 'openai'] as const)('a task becomes a pull request (
   afterEach(async () => {
     await started?.stop();
     await llm?.close();
+    await gitServer?.close();
     started = undefined;
     llm = undefined;
+    gitServer = undefined;
     if (tmp) rmSync(tmp, { recursive: true, force: true });
   });
 
@@ -150,51 +170,131 @@ describe.each(['anthropic', 'openai'] as const)('a task becomes a pull request (
     expect(git(repo, 'status', '--porcelain')).toBe('');
   });
 
-  it('secrets: the GitHub token and the LLM key never reach the container, its files, its processes or any stored event', async () => {
+  it('secrets (token mode): the GitHub token authenticates the server\'s git and API, and neither it nor the LLM key reaches the sandbox, events, PR body or logs', async () => {
     tmp = mkdtempSync(join(tmpdir(), 'telecoder-e2e-secrets-'));
-    const repo = makeRepo(join(tmp, 'project'), { 'README.md': '# Widgets\n' });
-    const inspected: string[] = [];
-    // The probe names each canary in two halves so that the command text itself never holds one.
-    const half = (secret: string) => [secret.slice(0, 8), secret.slice(8)];
+    const remotes = join(tmp, 'remotes');
+    const bare = makeBareRemote(join(remotes, 'acme', 'widgets.git'), { 'README.md': '# Widgets\n' });
+    // A private GitHub-style repository: the git host refuses any request without the token.
+    gitServer = await startGitHttpServer({ root: remotes, basicAuth: { username: 'x-access-token', password: CANARY_GITHUB_TOKEN } });
+    const repoUrl = `${gitServer.url}/acme/widgets.git`;
+    const anonymous = { ...process.env, GIT_TERMINAL_PROMPT: '0', GIT_ASKPASS: '', GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null' };
+    // Asynchronously: the git host answers from this very process.
+    await expect(run('git', ['ls-remote', repoUrl], { env: anonymous, timeout: 30_000 })).rejects.toThrow(/401|Authentication|could not read Username/i);
+    expect(gitServer.log().every((request) => request.status === 401)).toBe(true);
+    gitServer.reset();
+
+    // Every form the token could leak in: as it is, and as the basic credential git sends.
+    const basic = Buffer.from(`x-access-token:${CANARY_GITHUB_TOKEN}`, 'utf8').toString('base64');
+    const control = 'probe-CONTROL-value-4c1f9e0a7b';
+    // The probe names each value in two halves so that the command text itself never holds one.
+    const half = (value: string) => [value.slice(0, 8), value.slice(8)];
     const [g1, g2] = half(CANARY_GITHUB_TOKEN);
     const [l1, l2] = half(CANARY_LLM_KEY);
+    const [b1, b2] = half(basic);
+    const [c1, c2] = half(control);
+    // Each place is searched for the secrets and for a control value planted there first, so a
+    // search that cannot see what it searches (names instead of contents, an unreadable source)
+    // fails the test instead of passing it.
     const probe = [
-      `A='${g1}'; B='${g2}'; C='${l1}'; D='${l2}'`,
-      'env',
-      "for f in /proc/[0-9]*/environ /proc/[0-9]*/cmdline; do tr '\\0' '\\n' < \"$f\"; done 2>/dev/null",
-      'ps -eo args',
-      'git -C /workspace config --list --show-origin',
-      'grep -rIl -e "$A$B" -e "$C$D" / --exclude-dir=proc --exclude-dir=sys 2>/dev/null | head -20',
-      'echo probe-finished',
+      `GH='${g1}''${g2}'; LLM='${l1}''${l2}'; BASIC='${b1}''${b2}'; CONTROL='${c1}''${c2}'`,
+      'export PROBE_CONTROL="$CONTROL"',
+      'printf "%s\\n" "$CONTROL" > /tmp/probe-control-file',
+      'git -C /workspace config --local probe.control "$CONTROL"',
+      '(exec -a "$CONTROL" sleep 120) & HOLDER=$!',
+      'sleep 0.5',
+      'scan() { name=$1; shift; out=$("$@" 2>/dev/null | tr "\\0" "\\n");',
+      '  printf "scan %s secrets=%s control=%s\\n" "$name" "$(printf "%s\\n" "$out" | grep -cF -e "$GH" -e "$LLM" -e "$BASIC")" "$(printf "%s\\n" "$out" | grep -cF -e "$CONTROL")"; }',
+      'scan env env',
+      "scan environ sh -c 'cat /proc/[0-9]*/environ'",
+      "scan cmdline sh -c 'cat /proc/[0-9]*/cmdline'",
+      'scan ps ps -eo args',
+      'scan gitconfig git -C /workspace config --list --show-origin',
+      'files() { grep -rlaF -D skip "$@" / --exclude-dir=proc --exclude-dir=sys --exclude-dir=dev 2>/dev/null | tr "\\n" " "; }',
+      'printf "files %s=[%s]\\n" secrets "$(files -e "$GH" -e "$LLM" -e "$BASIC")"',
+      'printf "files %s=[%s]\\n" control "$(files -e "$CONTROL")"',
+      'kill $HOLDER',
+      'printf "probe-%s\\n" finished',
     ].join('\n');
+    const inspected: string[] = [];
     llm = await startScriptedLLM([
       () => {
-        for (const id of execFileSync('docker', ['ps', '-q', '--filter', 'label=telecoder.managed=true'], { encoding: 'utf8' }).split('\n')) {
-          if (id.trim()) inspected.push(execFileSync('docker', ['inspect', id.trim()], { encoding: 'utf8' }));
+        const [session] = started!.app.store.listSessions();
+        const ids = execFileSync('docker', ['ps', '-q', '--filter', `label=telecoder.session=${session!.id}`], { encoding: 'utf8' });
+        for (const id of ids.split('\n').filter((line) => line.trim())) {
+          inspected.push(execFileSync('docker', ['inspect', id.trim()], { encoding: 'utf8' }));
         }
         return { toolCalls: [{ name: 'run_command', arguments: { command: probe } }] };
       },
+      { toolCalls: [{ name: 'write_file', arguments: { path: 'NOTES.md', content: 'looked around\n' } }] },
       { toolCalls: [{ name: 'finish', arguments: { summary: 'looked around' } }] },
     ]);
-    started = await startTestApp({ image, llmUrl: llm.url, provider });
+
+    const logLines: string[] = [];
+    started = await startTestApp({
+      image,
+      llmUrl: llm.url,
+      provider,
+      gitUrl: gitServer.url,
+      customize: (builder) => builder.withLogger(createLogger('trace', { write: (line: string) => void logLines.push(line) })),
+    });
+    let prBody = '';
+    github.scope
+      .get('/repos/acme/widgets')
+      .matchHeader('authorization', `token ${CANARY_GITHUB_TOKEN}`)
+      .times(2)
+      .reply(200, { default_branch: 'main', html_url: 'https://github.com/acme/widgets' })
+      .post('/repos/acme/widgets/pulls', (body: { body: string }) => ((prBody = body.body), true))
+      .matchHeader('authorization', `token ${CANARY_GITHUB_TOKEN}`)
+      .reply(201, { html_url: 'https://github.com/acme/widgets/pull/43', number: 43 });
+
     const response = await fetch(`${started.url}/api/sessions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ repo: repo, prompt: 'look around' }),
+      body: JSON.stringify({ repo: 'acme/widgets', prompt: 'look around' }),
     });
     expect(response.status).toBe(201);
     const { id } = (await response.json()) as { id: string };
     const session = await waitForFinal(started.app, id);
+    expect(session.error).toBeNull();
     expect(session.status).toBe('complete');
-    expect(session.result?.type).toBe('text');
+    expect(session.prNumber).toBe(43);
 
-    const toolOutput = JSON.stringify(llm.requests.at(-1)!.body);
+    // The token was really used: the git host served the fetch and the push only because the
+    // server's git sent it, and the LLM key is the one the model's server was called with.
+    const served = gitServer.log();
+    expect(served.some((request) => request.service === 'git-upload-pack' && request.status === 200)).toBe(true);
+    expect(served.some((request) => request.service === 'git-receive-pack' && request.status === 200)).toBe(true);
+    expect(served.every((request) => request.authorized === true)).toBe(true);
+    expect(git(bare, 'show', `telecoder/${id}:NOTES.md`)).toBe('looked around');
+    expect(JSON.stringify(llm.requests[0]!.headers)).toContain(CANARY_LLM_KEY);
+
+    // The probe ran to its end, and every place it searched held its control value and no secret.
+    // What the command printed, as the model was sent it (not the command's own text).
+    const toolOutput = toolResults(llm.requests[1]!.body).join('\n');
     expect(toolOutput).toContain('probe-finished');
-    expect(toolOutput).toContain('PATH=');
+    for (const place of ['env', 'environ', 'cmdline', 'ps', 'gitconfig']) {
+      const match = new RegExp(`scan ${place} secrets=(\\d+) control=(\\d+)`).exec(toolOutput);
+      expect(match, place).not.toBeNull();
+      expect(Number(match![2]), `control value found in ${place}`).toBeGreaterThan(0);
+      expect(Number(match![1]), `secrets found in ${place}`).toBe(0);
+    }
+    expect(/files control=\[([^\]]*)\]/.exec(toolOutput)?.[1]).toContain('/tmp/probe-control-file');
+    expect(/files secrets=\[([^\]]*)\]/.exec(toolOutput)?.[1]?.trim()).toBe('');
+
+    // Nor anywhere else: the container's configuration, what the model was sent, the stored
+    // events and session, the pull request's body, and everything the server logged.
     expect(inspected.length).toBeGreaterThan(0);
-    const everything = [toolOutput, ...inspected, JSON.stringify(started.app.store.listEvents(id)), JSON.stringify(session)].join('\n');
-    expect(everything).not.toContain(CANARY_GITHUB_TOKEN);
-    expect(everything).not.toContain(CANARY_LLM_KEY);
+    expect(prBody).toContain(id);
+    expect(logLines.length).toBeGreaterThan(0);
+    const everything = [
+      ...inspected,
+      JSON.stringify(llm.requests.map((request) => request.body)),
+      JSON.stringify(started.app.store.listEvents(id)),
+      JSON.stringify(started.app.store.getSession(id)),
+      prBody,
+      ...logLines,
+    ].join('\n');
+    for (const secret of [CANARY_GITHUB_TOKEN, CANARY_LLM_KEY, basic]) expect(everything).not.toContain(secret);
   });
 });
 

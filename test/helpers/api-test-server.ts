@@ -10,7 +10,6 @@ import { StoreBackedSessionService, type StoreBackedSessionServiceOptions } from
 
 export interface ApiTestServerOptions extends Omit<ApiHandlerOptions, 'service'> {
   onSubmit?: StoreBackedSessionServiceOptions['onSubmit'];
-  allowLocalRepos?: boolean;
 }
 
 export interface ApiTestServer {
@@ -33,9 +32,8 @@ export async function startApiTestServer(options: ApiTestServerOptions = {}): Pr
     store,
     bus: new InMemoryEventBus(),
     ...(options.onSubmit ? { onSubmit: options.onSubmit } : {}),
-    ...(options.allowLocalRepos !== undefined ? { allowLocalRepos: options.allowLocalRepos } : {}),
   });
-  const { onSubmit: _onSubmit, allowLocalRepos: _allow, ...handlerOptions } = options;
+  const { onSubmit: _onSubmit, ...handlerOptions } = options;
   const handler = createApiHandler({ ...handlerOptions, service });
   const server = createServer((req, res) => {
     void Promise.resolve(handler(req, res)).then((handled) => {

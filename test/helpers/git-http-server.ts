@@ -3,7 +3,9 @@
  * git host serves them: Node's http module in front of `git http-backend` run as a CGI program.
  * `http://127.0.0.1:PORT/acme/widgets.git` is `<root>/acme/widgets.git`. Pushes work (receive-pack
  * is enabled for anonymous clients) unless `receivePack: false`. Credentials are accepted and
- * ignored, so GitHubProvider's `Authorization` extra header does no harm.
+ * ignored, so GitHubProvider's `Authorization` extra header does no harm — unless `basicAuth` is
+ * set: then every request must carry exactly those credentials (HTTP basic), as GitHub requires
+ * a token for a private repository, and any other request is answered 401.
  *
  * It counts what it served, so tests and benchmarks can tell a network clone from a fetch that
  * found nothing new: requests per service and the bytes of the response bodies.
@@ -26,6 +28,8 @@ export interface GitHttpRequestRecord {
   /** Bytes of the response body sent to the client (CGI headers not included). */
   bytes: number;
   durationMs: number;
+  /** With `basicAuth`: whether the request carried the required credentials. */
+  authorized?: boolean;
 }
 
 export interface GitHttpStats {
@@ -63,6 +67,16 @@ export interface GitHttpServerOptions {
   receivePack?: boolean;
   /** Extra environment for `git http-backend` (e.g. more GIT_CONFIG_* pairs are not merged: set them all). */
   env?: Record<string, string>;
+  /** Require these HTTP basic credentials on every request (401 otherwise). */
+  basicAuth?: { username: string; password: string };
+  /**
+   * Asked before each request is served: resolve later to hold it (a slow host), or answer
+   * `{status, message}` to refuse it (a host that fails).
+   */
+  intercept?: (request: { method: string; path: string; service: GitHttpService; advertised?: string }) =>
+    | void
+    | { status: number; message: string }
+    | Promise<void | { status: number; message: string }>;
 }
 
 function emptyStats(): GitHttpStats {
@@ -128,6 +142,15 @@ function splitCgiHeaders(buffer: Buffer): { headers: Array<[string, string]>; st
   return { headers, status, body: buffer.subarray(end + separator) };
 }
 
+/** Whether the request's Authorization header carries exactly these basic credentials. */
+function hasBasicAuth(req: IncomingMessage, expected: { username: string; password: string }): boolean {
+  const header = req.headers.authorization;
+  if (typeof header !== 'string') return false;
+  const match = /^basic\s+(\S+)$/i.exec(header.trim());
+  if (!match) return false;
+  return Buffer.from(match[1]!, 'base64').toString('utf8') === `${expected.username}:${expected.password}`;
+}
+
 export async function startGitHttpServer(options: GitHttpServerOptions): Promise<GitHttpServer> {
   const root = resolve(options.root);
   const receivePack = options.receivePack ?? true;
@@ -188,6 +211,7 @@ export async function startGitHttpServer(options: GitHttpServerOptions): Promise
     let bytes = 0;
     let status = 500;
     let recorded = false;
+    const authorized = options.basicAuth ? hasBasicAuth(req, options.basicAuth) : undefined;
     const finish = () => {
       if (recorded) return;
       recorded = true;
@@ -200,6 +224,7 @@ export async function startGitHttpServer(options: GitHttpServerOptions): Promise
         status,
         bytes,
         durationMs: performance.now() - started,
+        ...(authorized !== undefined ? { authorized } : {}),
       });
     };
     const refuse = (code: number, message: string) => {
@@ -214,82 +239,99 @@ export async function startGitHttpServer(options: GitHttpServerOptions): Promise
       refuse(400, 'bad path');
       return;
     }
+    if (authorized === false) {
+      res.setHeader('WWW-Authenticate', 'Basic realm="telecoder-test-git"');
+      refuse(401, 'authentication required');
+      return;
+    }
+    if (options.intercept) {
+      const advertised = target.searchParams.get('service') ?? undefined;
+      req.pause();
+      void Promise.resolve(options.intercept({ method, path, service, ...(advertised !== undefined ? { advertised } : {}) })).then(
+        (answer) => (answer ? refuse(answer.status, answer.message) : serve()),
+        (error: unknown) => refuse(500, `intercept failed: ${String(error)}`),
+      );
+      return;
+    }
+    serve();
 
-    const env: Record<string, string> = {
-      ...baseEnv,
-      ...headerVariables(req),
-      GATEWAY_INTERFACE: 'CGI/1.1',
-      SERVER_PROTOCOL: `HTTP/${req.httpVersion}`,
-      SERVER_SOFTWARE: 'telecoder-test-git-http',
-      REQUEST_METHOD: method,
-      QUERY_STRING: target.search.replace(/^\?/, ''),
-      PATH_INFO: path,
-      REMOTE_ADDR: req.socket.remoteAddress ?? '127.0.0.1',
-    };
-    if (req.headers['content-type']) env.CONTENT_TYPE = req.headers['content-type'];
-    // Chunked bodies have no length: http-backend then reads stdin to its end.
-    if (req.headers['content-length']) env.CONTENT_LENGTH = req.headers['content-length'];
-    // A gzip'd body (git compresses large negotiations) is inflated by http-backend itself,
-    // which reads HTTP_CONTENT_ENCODING (set above from the header).
+    function serve() {
+      const env: Record<string, string> = {
+        ...baseEnv,
+        ...headerVariables(req),
+        GATEWAY_INTERFACE: 'CGI/1.1',
+        SERVER_PROTOCOL: `HTTP/${req.httpVersion}`,
+        SERVER_SOFTWARE: 'telecoder-test-git-http',
+        REQUEST_METHOD: method,
+        QUERY_STRING: target.search.replace(/^\?/, ''),
+        PATH_INFO: path,
+        REMOTE_ADDR: req.socket.remoteAddress ?? '127.0.0.1',
+      };
+      if (req.headers['content-type']) env.CONTENT_TYPE = req.headers['content-type'];
+      // Chunked bodies have no length: http-backend then reads stdin to its end.
+      if (req.headers['content-length']) env.CONTENT_LENGTH = req.headers['content-length'];
+      // A gzip'd body (git compresses large negotiations) is inflated by http-backend itself,
+      // which reads HTTP_CONTENT_ENCODING (set above from the header).
 
-    const child = spawn('git', ['http-backend'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
-    children.add(child);
-    const stderr: Buffer[] = [];
-    child.stderr.on('data', (chunk: Buffer) => {
-      if (stderr.length < 64) stderr.push(chunk);
-    });
-    child.on('error', (error) => {
-      if (!res.headersSent) refuse(500, `git http-backend could not start: ${error.message}`);
-      else res.destroy(error);
-    });
-    // The client went away mid-answer: stop git.
-    res.on('close', () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      finish();
-    });
-    req.pipe(child.stdin);
-    child.stdin.on('error', () => undefined);
+      const child = spawn('git', ['http-backend'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+      children.add(child);
+      const stderr: Buffer[] = [];
+      child.stderr.on('data', (chunk: Buffer) => {
+        if (stderr.length < 64) stderr.push(chunk);
+      });
+      child.on('error', (error) => {
+        if (!res.headersSent) refuse(500, `git http-backend could not start: ${error.message}`);
+        else res.destroy(error);
+      });
+      // The client went away mid-answer: stop git.
+      res.on('close', () => {
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+        finish();
+      });
+      req.pipe(child.stdin);
+      child.stdin.on('error', () => undefined);
 
-    let head: Buffer | undefined = Buffer.alloc(0);
-    child.stdout.on('data', (chunk: Buffer) => {
-      if (head !== undefined) {
-        head = Buffer.concat([head, chunk]);
-        const parsed = splitCgiHeaders(head);
-        if (!parsed) {
-          if (head.length > 64 * 1024) {
-            child.kill('SIGKILL');
-            head = undefined;
-            refuse(502, 'git http-backend sent no header block');
+      let head: Buffer | undefined = Buffer.alloc(0);
+      child.stdout.on('data', (chunk: Buffer) => {
+        if (head !== undefined) {
+          head = Buffer.concat([head, chunk]);
+          const parsed = splitCgiHeaders(head);
+          if (!parsed) {
+            if (head.length > 64 * 1024) {
+              child.kill('SIGKILL');
+              head = undefined;
+              refuse(502, 'git http-backend sent no header block');
+            }
+            return;
           }
+          head = undefined;
+          status = parsed.status;
+          res.statusCode = parsed.status;
+          for (const [name, value] of parsed.headers) res.appendHeader(name, value);
+          res.flushHeaders();
+          chunk = parsed.body;
+          if (chunk.length === 0) return;
+        }
+        if (res.writableEnded) return;
+        bytes += chunk.length;
+        if (!res.write(chunk)) {
+          child.stdout.pause();
+          res.once('drain', () => child.stdout.resume());
+        }
+      });
+      child.on('close', (code, signal) => {
+        children.delete(child);
+        if (res.writableEnded) return;
+        if (head !== undefined) {
+          // Exited before a complete header block: a failure of the backend itself.
+          const detail = Buffer.concat(stderr).toString('utf8').trim();
+          refuse(502, `git http-backend ended (${signal ?? code}) without an answer${detail ? `: ${detail}` : ''}`);
           return;
         }
-        head = undefined;
-        status = parsed.status;
-        res.statusCode = parsed.status;
-        for (const [name, value] of parsed.headers) res.appendHeader(name, value);
-        res.flushHeaders();
-        chunk = parsed.body;
-        if (chunk.length === 0) return;
-      }
-      if (res.writableEnded) return;
-      bytes += chunk.length;
-      if (!res.write(chunk)) {
-        child.stdout.pause();
-        res.once('drain', () => child.stdout.resume());
-      }
-    });
-    child.on('close', (code, signal) => {
-      children.delete(child);
-      if (res.writableEnded) return;
-      if (head !== undefined) {
-        // Exited before a complete header block: a failure of the backend itself.
-        const detail = Buffer.concat(stderr).toString('utf8').trim();
-        refuse(502, `git http-backend ended (${signal ?? code}) without an answer${detail ? `: ${detail}` : ''}`);
-        return;
-      }
-      if (code !== 0 && status < 400) status = 500;
-      res.end(() => finish());
-    });
+        if (code !== 0 && status < 400) status = 500;
+        res.end(() => finish());
+      });
+    }
   };
 
   const server = createServer(handle);

@@ -15,6 +15,12 @@ export interface RecordedRequest {
   // Loosely typed on purpose: tests dig into two providers' bodies.
   body: any;
   headers: Record<string, string | string[] | undefined>;
+  /**
+   * What became of the request: `open` while no answer was sent, `answered` once one was, and
+   * `closed-by-client` when the client closed the connection before an answer (an aborted call).
+   * Connections the server itself closes (close()) stay `open`.
+   */
+  fate: 'open' | 'answered' | 'closed-by-client';
 }
 
 interface StepTiming {
@@ -177,6 +183,7 @@ export async function startScriptedLLM(script: ScriptStep[], options: ScriptedLL
   const usage = options.usage ?? { inputTokens: 100, outputTokens: 20 };
   const requests: RecordedRequest[] = [];
   let next = 0;
+  let closing = false;
   const timers = new Set<NodeJS.Timeout>();
 
   const server = createServer((req, res) => {
@@ -200,8 +207,16 @@ export async function startScriptedLLM(script: ScriptStep[], options: ScriptedLL
         sendJson(res, 400, errorBody(format, 'scripted LLM: the request body is not JSON', 'invalid_request_error'));
         return;
       }
-      const recorded: RecordedRequest = { format, body, headers: req.headers };
+      const recorded: RecordedRequest = { format, body, headers: req.headers, fate: 'open' };
       requests.push(recorded);
+      // The response closing before it was finished means the client hung up on it (an abort),
+      // unless the server is closing its own connections.
+      res.once('finish', () => {
+        recorded.fate = 'answered';
+      });
+      res.once('close', () => {
+        if (!res.writableFinished && !closing) recorded.fate = 'closed-by-client';
+      });
       const index = next++;
       const step = script[index];
       if (step === undefined) {
@@ -254,6 +269,7 @@ export async function startScriptedLLM(script: ScriptStep[], options: ScriptedLL
     requests,
     remaining: () => Math.max(0, script.length - next),
     close: async () => {
+      closing = true;
       for (const timer of timers) clearTimeout(timer);
       timers.clear();
       // Hanging steps keep their connections open; close them so close() resolves.

@@ -1,5 +1,5 @@
 import type { SessionService } from '../../src/engine/session-service.js';
-import { ConflictError, NotFoundError, TeleCoderError } from '../../src/errors.js';
+import { ConflictError, NotFoundError } from '../../src/errors.js';
 import type { EventBus, EventListener } from '../../src/events/event-bus.js';
 import {
   branchFor,
@@ -18,7 +18,6 @@ export interface StoreBackedSessionServiceOptions {
   bus: EventBus;
   /** Called after a session is stored: the test scripts what the "engine" does with it. */
   onSubmit?: (session: Session, service: StoreBackedSessionService) => void;
-  allowLocalRepos?: boolean;
 }
 
 /**
@@ -31,8 +30,6 @@ export class StoreBackedSessionService implements SessionService {
   #options: StoreBackedSessionServiceOptions;
   #counter = 0;
   #subscribers = new Map<string, number>();
-  /** Runs once, right after the next `events()` read of the store: a race the SSE must survive. */
-  afterNextEventsRead: ((sessionId: string) => void) | undefined;
   /** Thrown by the next call of any method: how tests reach the API's error paths. */
   failNext: Error | undefined;
   lastRequest: TaskRequest | undefined;
@@ -52,10 +49,6 @@ export class StoreBackedSessionService implements SessionService {
   submit(request: TaskRequest): Session {
     this.#checkFailure();
     this.lastRequest = request;
-    const local = request.repo.startsWith('/') || request.repo.startsWith('file://');
-    if (local && this.#options.allowLocalRepos === false) {
-      throw new TeleCoderError('local repositories are disabled on this server; give the repository as owner/name', 403);
-    }
     this.#counter += 1;
     const id = `s${String(this.#counter).padStart(4, '0')}`;
     const session = this.store.createSession({
@@ -87,11 +80,7 @@ export class StoreBackedSessionService implements SessionService {
 
   events(id: string, afterId?: number): SessionEvent[] {
     this.get(id);
-    const events = this.store.listEvents(id, afterId);
-    const hook = this.afterNextEventsRead;
-    this.afterNextEventsRead = undefined;
-    hook?.(id);
-    return events;
+    return this.store.listEvents(id, afterId);
   }
 
   subscribe(id: string, listener: EventListener): () => void {

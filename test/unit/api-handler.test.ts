@@ -1,5 +1,4 @@
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
-import { connect } from 'node:net';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -191,17 +190,17 @@ describe('API routes', () => {
     expect((await call(server, 'POST', '/api/sessions')).status).toBe(400);
   });
 
+  // Whether local repositories are allowed is the engine's decision (TELECODER_ALLOW_LOCAL_REPOS),
+  // tested through the real server in test/e2e/local-repositories-setting.test.ts.
   it('accepts absolute paths and file:// URLs, leaving the decision to the service', async () => {
-    const server = await start({ allowLocalRepos: false });
+    const server = await start();
     const path = await call(server, 'POST', '/api/sessions', { body: { repo: '/srv/repos/app', prompt: 'do it' } });
-    expect(path.status).toBe(403);
-    expect(path.body.error).toMatch(/local repositories are disabled/);
+    expect(path.status).toBe(201);
     expect(server.service.lastRequest?.repo).toBe('/srv/repos/app');
 
-    const allowing = await start();
-    const url = await call(allowing, 'POST', '/api/sessions', { body: { repo: 'file:///srv/repos/app', prompt: 'do it' } });
+    const url = await call(server, 'POST', '/api/sessions', { body: { repo: 'file:///srv/repos/app', prompt: 'do it' } });
     expect(url.status).toBe(201);
-    expect(allowing.service.lastRequest?.repo).toBe('file:///srv/repos/app');
+    expect(server.service.lastRequest?.repo).toBe('file:///srv/repos/app');
   });
 
   it('refuses malformed JSON (400) and a body that is not JSON (415)', async () => {
@@ -460,30 +459,8 @@ describe('event stream (SSE)', () => {
     expect(bad.body.error).toMatch(/Last-Event-ID must be an event id/);
   });
 
-  it('delivers events appended while the replay is being written, each once', async () => {
-    const server = await start();
-    const id = await sessionWithEvents(server);
-    // Stored before the read but published only after it: in both the replay and the live feed.
-    const late = server.service.store.appendEvent(id, 'output', 'stored early, published late');
-    server.service.afterNextEventsRead = (sessionId) => {
-      server.service.bus.publish(late);
-      server.service.emit(sessionId, 'output', 'appended during the replay');
-    };
-    const client = await openSse(`${server.url}/api/sessions/${id}/events`);
-    await client.waitFor(() => client.comments.includes('replay-complete'));
-    server.service.emit(id, 'output', 'live');
-    server.service.finish(id, 'complete', { result: { type: 'text', content: 'answer' } });
-    await client.ended;
-
-    const stored = server.service.events(id);
-    expect(idsOf(client.messages)).toEqual(stored.map((e) => e.id));
-    expect(client.messages.map((m) => JSON.parse(m.data).data).filter((d) => typeof d === 'string' && d !== 'running' && d !== 'pending' && d !== 'complete')).toEqual([
-      'Step 1/1: fix it',
-      'stored early, published late',
-      'appended during the replay',
-      'live',
-    ]);
-  });
+  // Events appended while a client's replay is written, each delivered once: tested with a real
+  // session's events in test/e2e/sse-real-session.test.ts (clients joining a busy session).
 
   it('sends heartbeats at heartbeatMs', async () => {
     const server = await start({ heartbeatMs: 40 });
@@ -515,42 +492,8 @@ describe('event stream (SSE)', () => {
     await vi.waitFor(() => expect(server.service.subscriberCount(id)).toBe(0));
   });
 
-  it('ends the stream of a client that never reads instead of buffering without bound', async () => {
-    const server = await start({ heartbeatMs: 200 });
-    const id = await sessionWithEvents(server);
-    const socket = connect({ host: '127.0.0.1', port: server.port });
-    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
-    socket.write(`GET /api/sessions/${id}/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n`);
-    socket.pause();
-    await vi.waitFor(() => expect(server.service.subscriberCount(id)).toBe(1));
-
-    // Publish until the server gives up on the client; the socket buffers in between are a few MiB.
-    const chunk = 'z'.repeat(64 * 1024);
-    let published = 0;
-    while (server.service.subscriberCount(id) > 0) {
-      if (published > 256 * MiB) throw new Error('the server kept buffering for a client that never reads');
-      server.service.emit(id, 'output', chunk);
-      published += chunk.length;
-      await new Promise((resolve) => setImmediate(resolve));
-    }
-
-    // The server then waits a heartbeat period (at least 1 s) for the client to take the queued
-    // bytes before it drops the connection: sleep past that, so the backlog is really gone.
-    await new Promise((resolve) => setTimeout(resolve, 1500));
-    let received = 0;
-    let text = '';
-    socket.on('data', (data: Buffer) => {
-      received += data.length;
-      text = data.toString('utf8').slice(-200);
-    });
-    socket.resume();
-    await new Promise<void>((resolve) => socket.once('close', () => resolve()));
-    // Closed by the server without done, and what it had queued for the client was dropped.
-    expect(received).toBeLessThan(published);
-    expect(text).not.toMatch(/event: done/);
-    server.service.emit(id, 'output', 'after the end');
-    expect(server.service.subscriberCount(id)).toBe(0);
-  });
+  // A client that never reads is cut off once 1 MiB is queued for it: tested against the real
+  // server and a real session's events in test/e2e/sse-real-session.test.ts.
 });
 
 
