@@ -5,7 +5,7 @@ export type { SessionService } from './engine/session-service.js';
 export type * from './model/session.js';
 export type { SessionStore, NewSession, SessionPatch } from './store/session-store.js';
 export type { EventBus, EventListener } from './events/event-bus.js';
-export type { Runtime, Sandbox, SandboxSpec, ExecOptions, ExecResult } from './sandbox/runtime.js';
+export type { Runtime, Sandbox, SandboxSpec, ExecOptions, ExecResult, ExecStream } from './sandbox/runtime.js';
 export type { LLMClient, ChatMessage, ToolSpec, ToolCall, Completion, CompletionRequest } from './llm/client.js';
 export type { GitProvider, RepoAccess, TokenSource, PullRequestInput } from './gitprovider/provider.js';
 export type { CodingAgent, AgentRunInput, AgentRunResult } from './agent/coding-agent.js';

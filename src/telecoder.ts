@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { BuiltinAgent } from './agent/builtin-agent.js';
 import type { CodingAgent } from './agent/coding-agent.js';
 import { loadConfig, type Config } from './config/config.js';
+import { writeGitHubAppEnv } from './config/github-app-env-file.js';
 import { Engine } from './engine/engine.js';
 import type { EventBus } from './events/event-bus.js';
 import { InMemoryEventBus } from './events/in-memory-event-bus.js';
@@ -18,6 +18,8 @@ import { createLogger, type Logger } from './logger.js';
 import { defaultPipeline } from './pipeline/default-pipeline.js';
 import type { Pipeline } from './pipeline/pipeline.js';
 import { DockerRuntime } from './sandbox/docker/docker-runtime.js';
+import { removeLegacySandboxes } from './sandbox/docker/legacy-sandboxes.js';
+import { egressSettings } from './sandbox/egress/egress-settings.js';
 import type { Runtime } from './sandbox/runtime.js';
 import { createTeleCoderApp } from './github/app/telecoder-app.js';
 import { BackgroundWork } from './github/app/background-work.js';
@@ -28,6 +30,12 @@ import { SqliteSessionStore } from './store/sqlite/sqlite-session-store.js';
 import type { SessionStore } from './store/session-store.js';
 
 export type LLMFactory = (model?: string) => LLMClient;
+
+/**
+ * How long stop() waits for GitHub writes: `docker stop` sends SIGKILL 10 s after SIGTERM, and
+ * the engine's own wait for running sessions (at most 8 s) comes out of the same budget.
+ */
+const STOP_BUDGET_MS = 9_000;
 
 /**
  * Composes a TeleCoder application. Every part has a built-in default; `with…` replaces one.
@@ -121,8 +129,11 @@ export class TeleCoderBuilder {
         ...(config.sandbox.caCertsFile ? { caCertsFile: config.sandbox.caCertsFile } : {}),
         contextDir: join(packageRoot(), 'sandbox'),
         logger,
-        // Servers sharing one Docker engine (several data dirs) must not sweep each other's sandboxes.
-        instanceLabel: createHash('sha256').update(resolve(config.dataDir)).digest('hex').slice(0, 12),
+        // Servers sharing one Docker engine must not sweep each other's sandboxes. The id comes from
+        // the database, not the data dir's path: two deployments may both keep their data at /data.
+        instanceLabel: store.instanceId(),
+        // What sandboxes reach, enforced by the runtime's egress proxy (docs/egress.md).
+        egress: egressSettings(config.sandbox),
       });
     const builtInProviders: GitProvider[] = [
       new LocalRepoProvider(),
@@ -148,7 +159,11 @@ export class TeleCoderBuilder {
       ...(this.#chatReapIntervalMs !== undefined ? { chatReapIntervalMs: this.#chatReapIntervalMs } : {}),
       ...(pipeline ? { pipeline } : {}),
     });
-    return new TeleCoder({ config, logger, store, bus, runtime, engine, handlers: this.#handlers });
+    // Only the built-in Docker runtime ever used the path-based label (see legacy-sandboxes.ts).
+    const sweepLegacy = this.#runtime
+      ? undefined
+      : () => removeLegacySandboxes({ dataDir: config.dataDir, isOwnSession: (id) => store.getSession(id) !== undefined, logger });
+    return new TeleCoder({ config, logger, store, bus, runtime, engine, handlers: this.#handlers, ...(sweepLegacy ? { sweepLegacy } : {}) });
   }
 }
 
@@ -183,6 +198,8 @@ interface TeleCoderParts {
   runtime: Runtime;
   engine: Engine;
   handlers: Handler[];
+  /** Removes sandboxes an older TeleCoder left under the label it derived from the data dir's path. */
+  sweepLegacy?: () => Promise<unknown>;
 }
 
 /** A composed application: the engine plus the one HTTP server for the API and webhooks. */
@@ -194,6 +211,7 @@ export class TeleCoder {
   readonly runtime: Runtime;
   readonly engine: Engine;
   readonly #handlers: Handler[];
+  readonly #sweepLegacy: (() => Promise<unknown>) | undefined;
   #http?: RunningHttpServer;
   #reporter?: TrackingCommentReporter;
   #background?: BackgroundWork;
@@ -206,6 +224,7 @@ export class TeleCoder {
     this.runtime = parts.runtime;
     this.engine = parts.engine;
     this.#handlers = parts.handlers;
+    this.#sweepLegacy = parts.sweepLegacy;
   }
 
   /** The server's base URL once started. */
@@ -234,6 +253,10 @@ export class TeleCoder {
       webhookPath: githubApp.webhookPath,
       webhookProxyUrl: githubApp.webhookProxyUrl,
       githubApiUrl: this.config.githubApiUrl,
+      apiToken: this.config.apiToken,
+      publicUrl: this.config.publicUrl,
+      // Setup mode: a registered App's keys go to the data dir (0600), read by the next start.
+      saveAppCredentials: (values) => writeGitHubAppEnv(this.config.dataDir, values),
       app: createTeleCoderApp({
         service: this.engine,
         deliveries: this.store,
@@ -253,6 +276,7 @@ export class TeleCoder {
       });
       this.#reporter.start();
     }
+    await this.#sweepLegacy?.().catch((error: unknown) => this.logger.warn({ err: error }, 'could not sweep sandboxes of an earlier version'));
     await this.engine.start();
     this.#http = await prepared.listen();
     this.logger.info({ url: this.#http.url, githubApp: Boolean(probot) }, 'TeleCoder is listening');
@@ -271,9 +295,14 @@ export class TeleCoder {
 
   /** Stops taking work, interrupts running sessions, closes the server and the store. */
   async stop(): Promise<void> {
+    const deadline = Date.now() + STOP_BUDGET_MS;
     await this.engine.close();
-    // Interrupted sessions' final comments are written before the process lets go of GitHub.
-    await Promise.race([this.githubIdle(), new Promise((resolve) => setTimeout(resolve, 10_000).unref())]);
+    // The egress proxy goes once the sandboxes it served are gone.
+    await this.runtime.close?.().catch((error: unknown) => this.logger.warn({ err: error }, 'could not remove the egress proxy'));
+    // Interrupted sessions' final comments are written before the process lets go of GitHub, in
+    // what is left of the budget.
+    const left = Math.max(0, deadline - Date.now());
+    await Promise.race([this.githubIdle(), new Promise((resolve) => setTimeout(resolve, left).unref())]);
     this.#reporter?.stop();
     await this.#http?.close();
     this.store.close();

@@ -5,6 +5,7 @@ import bytes from 'bytes';
 import ms from 'ms';
 import { z } from 'zod';
 import { TeleCoderError } from '../errors.js';
+import { withSavedGitHubApp } from './github-app-env-file.js';
 import { parsePriceOverrides, type PriceTable } from '../pipeline/pricing.js';
 import { parseStageNames, type BuiltinStageName } from '../pipeline/stage-names.js';
 
@@ -17,6 +18,11 @@ export interface Config {
   addr: { host: string; port: number };
   /** Required whenever `addr.host` is not a loopback address. */
   apiToken: string | undefined;
+  /**
+   * TELECODER_PUBLIC_URL: the address people and GitHub use when it is not the listening one (a
+   * reverse proxy, a tunnel). Requests naming its host are served on a loopback address too.
+   */
+  publicUrl: string | undefined;
   dataDir: string;
 
   githubToken: string | undefined;
@@ -58,7 +64,6 @@ export interface Config {
     baseImage: string;
     /** TELECODER_SANDBOX_CA_CERTS: a PEM file of extra CAs the sandbox image trusts (a TLS-inspecting proxy). */
     caCertsFile: string | undefined;
-    network: string;
     memoryBytes: number;
     cpus: number;
     pids: number;
@@ -225,6 +230,27 @@ const boolText = (fallback: boolean) =>
 const envSchema = z.object({
   TELECODER_ADDR: optionalText,
   TELECODER_API_TOKEN: optionalText,
+  TELECODER_PUBLIC_URL: z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      const text = value?.trim();
+      if (!text) return undefined;
+      let url: URL | undefined;
+      try {
+        url = new URL(text);
+      } catch {
+        url = undefined;
+      }
+      if (!url || !['http:', 'https:'].includes(url.protocol) || url.username || url.password || url.search || url.hash) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `TELECODER_PUBLIC_URL must be the http(s) address people use to reach this server, like https://telecoder.example.com (got "${text}")`,
+        });
+        return z.NEVER;
+      }
+      return url.href.replace(/\/+$/, '');
+    }),
   TELECODER_DATA_DIR: optionalText,
   GITHUB_TOKEN: optionalText,
   GITHUB_API_URL: optionalText,
@@ -257,7 +283,19 @@ const envSchema = z.object({
   TELECODER_DOCKER_IMAGE: optionalText,
   TELECODER_SANDBOX_BASE_IMAGE: optionalText,
   TELECODER_SANDBOX_CA_CERTS: optionalText,
-  TELECODER_DOCKER_NETWORK: optionalText,
+  // Gone: a network of the operator's choosing would bypass the egress policy (docs/egress.md).
+  TELECODER_DOCKER_NETWORK: z
+    .string()
+    .optional()
+    .superRefine((value, ctx) => {
+      if (!value?.trim()) return;
+      ctx.addIssue({
+        code: 'custom',
+        message:
+          "TELECODER_DOCKER_NETWORK is no longer supported: each sandbox gets a network of its own behind TeleCoder's egress proxy. " +
+          'Remove it and choose what sandboxes may reach with TELECODER_EGRESS: registries (the default), open, or none (see docs/egress.md)',
+      });
+    }),
   TELECODER_SANDBOX_MEMORY: size('TELECODER_SANDBOX_MEMORY', '4gb'),
   TELECODER_SANDBOX_CPUS: positiveNumber('TELECODER_SANDBOX_CPUS', 2),
   TELECODER_SANDBOX_PIDS: int('TELECODER_SANDBOX_PIDS', 512),
@@ -347,7 +385,14 @@ function readPrivateKey(inline: string | undefined, path: string | undefined): s
   }
 }
 
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+/** TELECODER_DATA_DIR, or ~/.telecoder. */
+function dataDirOf(env: NodeJS.ProcessEnv): string {
+  return env.TELECODER_DATA_DIR?.trim() || join(homedir(), '.telecoder');
+}
+
+export function loadConfig(processEnv: NodeJS.ProcessEnv = process.env): Config {
+  // A GitHub App registered through the setup pages is kept in the data dir; the environment wins.
+  const env = withSavedGitHubApp(processEnv, dataDirOf(processEnv));
   const parsed = envSchema.safeParse(env);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => `- ${issue.message}`).join('\n');
@@ -381,7 +426,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return {
     addr,
     apiToken: e.TELECODER_API_TOKEN,
-    dataDir: e.TELECODER_DATA_DIR ?? join(homedir(), '.telecoder'),
+    publicUrl: e.TELECODER_PUBLIC_URL,
+    dataDir: dataDirOf(env),
     githubToken: e.GITHUB_TOKEN,
     githubApiUrl: (e.GITHUB_API_URL ?? (gheBase ? `${gheBase}/api/v3` : 'https://api.github.com')).replace(/\/+$/, ''),
     githubGitUrl: (e.TELECODER_GIT_URL ?? gheBase ?? 'https://github.com').replace(/\/+$/, ''),
@@ -411,7 +457,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       image: e.TELECODER_DOCKER_IMAGE ?? 'telecoder-sandbox',
       baseImage: e.TELECODER_SANDBOX_BASE_IMAGE ?? 'debian:bookworm-slim',
       caCertsFile: e.TELECODER_SANDBOX_CA_CERTS,
-      network: e.TELECODER_DOCKER_NETWORK ?? 'telecoder-net',
       memoryBytes: e.TELECODER_SANDBOX_MEMORY,
       cpus: e.TELECODER_SANDBOX_CPUS,
       pids: e.TELECODER_SANDBOX_PIDS,

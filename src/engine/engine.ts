@@ -6,6 +6,7 @@ import type { CodingAgent } from '../agent/coding-agent.js';
 import type { Config } from '../config/config.js';
 import { ConflictError, NotFoundError, TeleCoderError, errorMessage } from '../errors.js';
 import type { EventBus, EventListener } from '../events/event-bus.js';
+import { ALLOW_WORKFLOW_CHANGES_HINT, workflowChangesAllowed } from '../git/held-back-paths.js';
 import { RepoMirrors } from '../git/repo-mirrors.js';
 import type { GitProvider } from '../gitprovider/provider.js';
 import type { LLMClient } from '../llm/client.js';
@@ -30,11 +31,12 @@ import { ChatSessions, type LiveChat } from './chat-sessions.js';
 import { RepositoryCaches, repoKey, type RepositoryCache } from './repository-caches.js';
 import { chatPrompt, chatPullRequestBody } from './chat-text.js';
 import { deliverChange } from './deliver-change.js';
+import { heldBackNames, heldBackOnlyMessage, heldBackWarning } from './held-back-text.js';
 import { prepareWorkspace } from './prepare-workspace.js';
 import { commitMessage, pullRequestTitle } from './pull-request-text.js';
 import { runAgentInSandbox, SandboxDiedError } from './run-agent-in-sandbox.js';
 import { runTask, type RunTaskDeps } from './run-task.js';
-import type { SessionService } from './session-service.js';
+import type { ChatPullRequest, SessionService } from './session-service.js';
 import { providerFor, validateTaskRequest } from './validate-task-request.js';
 
 export type EngineConfig = Pick<
@@ -49,6 +51,8 @@ export type EngineConfig = Pick<
   | 'maxRevisions'
   | 'maxSubtasks'
   | 'pipeline'
+  | 'allowWorkflowChanges'
+  | 'change'
 > & { llm: Pick<Config['llm'], 'plannerModel'> };
 
 export interface EngineOptions {
@@ -85,6 +89,8 @@ interface RunningSession {
 }
 
 const STOP_WAIT_MS = 15_000;
+/** Shutdown gives running sessions, and a chat's `/pr` in flight, this long to end. */
+const SHUTDOWN_WAIT_MS = 8_000;
 const DEFAULT_CHAT_REAP_INTERVAL_MS = 30_000;
 
 const CHAT_RESTARTED =
@@ -169,6 +175,9 @@ export class Engine implements SessionService {
           await runtime.remove(sandbox.id);
         }
       }
+      // Their networks, and an egress proxy from the last run (it is started again with today's settings).
+      await runtime.sweep?.();
+      runtime.warm?.();
     } catch (error) {
       // Docker being down must not keep the API from serving; sessions will fail with the reason.
       logger.warn({ err: error }, 'could not sweep orphaned sandboxes');
@@ -199,18 +208,23 @@ export class Engine implements SessionService {
       entry.controller.abort('shutdown' satisfies AbortReason);
       void entry.sandbox?.destroy().catch(() => undefined);
     }
-    await Promise.race([
-      Promise.allSettled(running.map((entry) => entry.done)),
-      new Promise((resolve) => setTimeout(resolve, 8_000).unref()),
+    // Chats between messages (or with one queued) have no run to end them. One making a pull
+    // request is closed only once its push and pull request are done (or the wait is over), so
+    // its clone is never removed under the push; that wait runs alongside the runs' wait.
+    const idleChats = this.#chats.ids().filter((id) => !this.#running.has(id));
+    await Promise.all([
+      Promise.race([
+        Promise.allSettled(running.map((entry) => entry.done)),
+        new Promise((resolve) => setTimeout(resolve, SHUTDOWN_WAIT_MS).unref()),
+      ]),
+      Promise.allSettled(
+        idleChats.map(async (id) => {
+          await this.#chats.close(id, { waitMs: SHUTDOWN_WAIT_MS, reason: 'shutdown' satisfies AbortReason });
+          const session = this.#options.store.getSession(id);
+          if (session && !isFinal(session.status)) this.#finish(id, 'error', { error: CHAT_SHUT_DOWN });
+        }),
+      ),
     ]);
-    // Chats between messages (or with one queued) have no run to end them.
-    await Promise.allSettled(
-      this.#chats.ids().filter((id) => !this.#running.has(id)).map(async (id) => {
-        await this.#chats.close(id);
-        const session = this.#options.store.getSession(id);
-        if (session && !isFinal(session.status)) this.#finish(id, 'error', { error: CHAT_SHUT_DOWN });
-      }),
-    );
   }
 
   submit(request: TaskRequest): Session {
@@ -277,6 +291,7 @@ export class Engine implements SessionService {
     const { store, config } = this.#options;
     const session = this.#chatSession(id, 'messages can only be sent to chat sessions');
     const chat = this.#chats.get(id);
+    this.#refuseIfClosing(session, chat);
     if (session.status !== 'idle' || !chat || chat.delivering) {
       throw new ConflictError(
         `chat ${id} is busy (${chat?.delivering ? 'making a pull request' : 'working on a message'}); wait for the current message to finish, then send the next one`,
@@ -297,21 +312,16 @@ export class Engine implements SessionService {
     return message;
   }
 
-  async createPullRequest(id: string): Promise<{ url: string | null; number: number | null; branch: string }> {
+  async createPullRequest(id: string): Promise<ChatPullRequest> {
     const session = this.#chatSession(id, 'its pull request is opened when the task completes');
     const chat = this.#chats.get(id);
+    this.#refuseIfClosing(session, chat);
     if (session.status !== 'idle' || !chat || chat.delivering) {
       throw new ConflictError(
         `chat ${id} is busy (${chat?.delivering ? 'making a pull request' : 'working on a message'}); wait for the current message to finish, then ask for the pull request`,
       );
     }
-    chat.delivering = true;
-    try {
-      return await this.#deliverChat(session, chat);
-    } finally {
-      chat.delivering = false;
-      this.#chats.touch(id);
-    }
+    return this.#chats.deliver(chat, (signal) => this.#deliverChat(session, chat, signal));
   }
 
   async stop(id: string): Promise<Session> {
@@ -319,8 +329,9 @@ export class Engine implements SessionService {
     if (isFinal(session.status)) return session;
     const running = this.#running.get(id);
     if (!running && session.mode === 'chat') {
-      // Between messages (or with one queued, whose queue entry then sees the final status).
-      await this.#chats.close(id);
+      // Between messages (or with one queued, whose queue entry then sees the final status). A
+      // `/pr` in flight is let finish first, so the branch and pull request are whole.
+      await this.#chats.close(id, { waitMs: STOP_WAIT_MS, reason: 'stop' satisfies AbortReason });
       const current = this.get(id);
       return isFinal(current.status) ? current : this.#finish(id, 'stopped', { error: 'stopped by request' });
     }
@@ -392,6 +403,13 @@ export class Engine implements SessionService {
     return session;
   }
 
+  /** An idle chat that is no longer live is being closed (stop, idle reaper, shutdown): it takes nothing more. */
+  #refuseIfClosing(session: Session, chat: LiveChat | undefined): void {
+    if (session.status === 'idle' && !chat) {
+      throw new ConflictError(`chat ${session.id} is ending (stopped, idle too long, or the server is shutting down); start a new chat`);
+    }
+  }
+
   /** The chat session with this id; a ConflictError (saying `taskHint`) for a task, or an ended chat. */
   #chatSession(id: string, taskHint: string): Session {
     const session = this.get(id);
@@ -414,13 +432,16 @@ export class Engine implements SessionService {
       mirrors: this.#mirrors,
       dependencyCache: config.sandbox.dependencyCache,
       snapshotMinFiles: config.sandbox.snapshotMinFiles,
+      change: config.change,
       sandbox: {
-        network: config.sandbox.network,
+        // The policy itself (which hosts) is the runtime's; `none` needs no network at all.
+        network: config.sandbox.egress === 'none' ? 'none' : 'egress',
         limits: {
           memoryBytes: config.sandbox.memoryBytes,
           cpus: config.sandbox.cpus,
           pids: config.sandbox.pids,
           wallClockMs: config.sandbox.wallClockMs,
+          diskBytes: config.sandbox.diskBytes,
         },
       },
       agentLimits: { maxTurns: config.agent.maxTurns, commandTimeoutMs: config.agent.commandTimeoutMs },
@@ -445,6 +466,7 @@ export class Engine implements SessionService {
         ...(config.pipeline.maxCostUsd !== undefined ? { maxCostUsd: config.pipeline.maxCostUsd } : {}),
       },
       prices: config.pipeline.prices,
+      allowWorkflowChanges: config.allowWorkflowChanges,
     };
   }
 
@@ -602,8 +624,12 @@ export class Engine implements SessionService {
     }
   }
 
-  /** A chat's work so far becomes a commit on its branch; the first push opens the pull request. */
-  async #deliverChat(session: Session, chat: LiveChat): Promise<{ url: string | null; number: number | null; branch: string }> {
+  /**
+   * A chat's work so far becomes a commit on its branch; the first push opens the pull request.
+   * Retryable: what a failed attempt left undone (a commit not pushed, a pull request not opened)
+   * is finished by the next one.
+   */
+  async #deliverChat(session: Session, chat: LiveChat, signal: AbortSignal): Promise<ChatPullRequest> {
     const { store, config } = this.#options;
     const id = session.id;
     let delivered;
@@ -613,40 +639,79 @@ export class Engine implements SessionService {
         sandbox: chat.sandbox,
         workspace: await chat.clone,
         provider: providerFor(session.repo, this.#options.providers, config.allowLocalRepos),
-        signal: new AbortController().signal,
+        signal,
         emit: (type, data) => this.#emit(id, type, data),
         commitMessage: commitMessage(session),
+        allowWorkflowChanges: workflowChangesAllowed({ server: config.allowWorkflowChanges, repository: session.options.allowWorkflowChanges }),
+        ...(chat.published ? { earlier: chat.published } : {}),
+        // Recorded at once: if opening the pull request fails, the next `/pr` only opens it.
+        onPushed: (sha) => (chat.published = { pushedSha: sha, pullRequestDone: false }),
         // The branch's pull request, once open, shows every later push: never open a second one.
-        pullRequest: () =>
+        pullRequest: (_changedFiles, heldBack) =>
           session.prNumber !== null
             ? null
             : {
                 title: pullRequestTitle(session),
-                body: chatPullRequestBody({ session, messages: store.listMessages(id), usage: session.usage }),
+                body: chatPullRequestBody({ session, messages: store.listMessages(id), usage: session.usage, heldBack }),
+                ...(heldBack.length > 0 ? { draft: true } : {}),
               },
       });
     } catch (error) {
       this.#options.logger.warn({ err: error, session: id }, 'chat pull request failed');
-      throw new TeleCoderError(`could not make the pull request for chat ${id}: ${errorMessage(error)}`, 500, { cause: error });
+      if (signal.aborted) {
+        const why = signal.reason === ('shutdown' satisfies AbortReason) ? 'the server shut down' : 'the chat was stopped';
+        throw new TeleCoderError(`could not make the pull request for chat ${id}: ${why} before it was done (${errorMessage(error)})`, 409, {
+          cause: error,
+        });
+      }
+      throw new TeleCoderError(
+        `could not make the pull request for chat ${id}: ${errorMessage(error)}; ask for it again once that is fixed (what was already done is kept)`,
+        500,
+        { cause: error },
+      );
     }
+    const { heldBack } = delivered;
     if (!delivered.committed) {
+      if (heldBack.length > 0) {
+        throw new ConflictError(
+          chat.published
+            ? `nothing new to commit: chat ${id} changes nothing that is not already on ${session.branch} apart from ` +
+                `${heldBackNames(heldBack)}, which are held back (their content is in the chat's events); ${ALLOW_WORKFLOW_CHANGES_HINT}`
+            : `nothing to deliver: ${heldBackOnlyMessage(heldBack, { then: 'then ask for the pull request again' })}`,
+        );
+      }
       throw new ConflictError(
         `nothing to commit: chat ${id} changes nothing that is not already committed on ${session.branch}; ask for a change first`,
       );
     }
+    chat.published = { pushedSha: chat.published?.pushedSha, pullRequestDone: true };
     let updated = session;
     if (delivered.pr) {
       updated = store.updateSession(id, { prUrl: delivered.pr.url, prNumber: delivered.pr.number });
-      this.#emit(id, 'output', `Pull request ready: ${delivered.pr.url}`);
+      this.#emit(id, 'output', `Pull request ready${heldBack.length > 0 ? ' (a draft)' : ''}: ${delivered.pr.url}`);
     }
-    return { url: updated.prUrl, number: updated.prNumber, branch: session.branch };
+    const warning =
+      heldBack.length > 0
+        ? heldBackWarning(heldBack, delivered.pr ? 'the pull request body shows them' : "their content is in the chat's events")
+        : undefined;
+    if (warning) this.#emit(id, 'output', `Note: ${warning}`);
+    return {
+      url: updated.prUrl,
+      number: updated.prNumber,
+      branch: session.branch,
+      ...(delivered.pr && heldBack.length > 0 ? { draft: true } : {}),
+      ...(heldBack.length > 0 ? { heldBack: heldBack.map((file) => file.path) } : {}),
+      ...(warning ? { warning } : {}),
+    };
   }
 
   /** Chats idle past TELECODER_CHAT_IDLE_TIMEOUT give their sandbox back and end. */
   async #reapIdleChats(): Promise<void> {
     const { store, config, logger } = this.#options;
     for (const id of this.#chats.idleLongerThan(config.chatIdleTimeoutMs)) {
-      if (store.getSession(id)?.status !== 'idle') continue;
+      // Asked again for each chat: closing the one before took time, in which a `/pr` or a
+      // message may have started on this one.
+      if (store.getSession(id)?.status !== 'idle' || !this.#chats.isIdleLongerThan(id, config.chatIdleTimeoutMs)) continue;
       logger.info({ session: id }, 'closing idle chat');
       await this.#chats.close(id);
       // A stop may have ended it while the sandbox was being removed.

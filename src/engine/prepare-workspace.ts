@@ -3,12 +3,15 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import type { ChangeLimits } from '../git/change-limits.js';
 import { GitWorkspace } from '../git/git-workspace.js';
+import { GIT_WALL_ARGS, SANDBOX_GIT_ENV, sandboxGit } from '../git/git-walls.js';
 import type { RepoMirrors } from '../git/repo-mirrors.js';
 import type { GitProvider } from '../gitprovider/provider.js';
 import type { Logger } from '../logger.js';
 import type { Session, SessionEventType } from '../model/session.js';
-import type { Runtime, Sandbox, SandboxLimits } from '../sandbox/runtime.js';
+import { egressBlockedMessage } from '../sandbox/egress/egress-settings.js';
+import type { Runtime, Sandbox, SandboxLimits, SandboxNetwork } from '../sandbox/runtime.js';
 import { readProjectInstructions } from './project-instructions.js';
 
 export interface PrepareWorkspaceDeps {
@@ -18,11 +21,13 @@ export interface PrepareWorkspaceDeps {
   workspacesDir: string;
   /** Per-repository bare mirrors: the session's clone is made from one, locally. */
   mirrors: RepoMirrors;
-  sandbox: { network: string; limits: SandboxLimits };
+  sandbox: { network: SandboxNetwork; limits: SandboxLimits };
   /** Mount the repository's dependency cache in the sandbox. */
   dependencyCache: boolean;
   /** Repositories with at least this many files get a workspace snapshot for later sessions. */
   snapshotMinFiles: number;
+  /** What the agent's change may expand to (TELECODER_MAX_CHANGE_SIZE / _FILES); the clone enforces it on delivery. */
+  change: ChangeLimits;
 }
 
 export interface PrepareWorkspaceContext {
@@ -66,15 +71,16 @@ export async function releaseWorkspace(
 }
 
 const CHECKOUT_TIMEOUT_MS = 10 * 60_000;
-/** Hooks and fsmonitor off: the checkout must run nothing from the repository. */
-const SANDBOX_GIT = ['git', '-c', 'core.hooksPath=/dev/null', '-c', 'core.fsmonitor=false'];
-/** Writes the files from the .git the sandbox was given (the server's clone has none checked out). */
-export const SANDBOX_CHECKOUT: readonly string[] = [...SANDBOX_GIT, 'reset', '-q', '--hard'];
+/**
+ * Writes the files from the .git the sandbox was given (the server's clone has none checked out).
+ * Behind the git walls: the checkout runs nothing from the repository.
+ */
+export const SANDBOX_CHECKOUT: readonly string[] = sandboxGit('reset', '-q', '--hard');
 
 async function gitInSandbox(sandbox: Sandbox, argv: readonly string[], what: string, signal: AbortSignal): Promise<void> {
   const result = await sandbox.exec([...argv], {
     timeoutMs: CHECKOUT_TIMEOUT_MS,
-    env: { GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C' },
+    env: SANDBOX_GIT_ENV,
     signal,
   });
   if (result.exitCode !== 0 || result.timedOut) {
@@ -121,6 +127,8 @@ export async function prepareWorkspace(deps: PrepareWorkspaceDeps, context: Prep
             deps.runtime.create({
               sessionId: session.id,
               network: deps.sandbox.network,
+              // Said in the session, so the user knows why an install failed and what allows it.
+              onEgressBlocked: (blocked) => emit('output', egressBlockedMessage(blocked)),
               limits: deps.sandbox.limits,
               workspace: { repo: access.repo, commit: mirror.commit },
               ...(deps.dependencyCache ? { cache: { repo: access.repo } } : {}),
@@ -137,6 +145,7 @@ export async function prepareWorkspace(deps: PrepareWorkspaceDeps, context: Prep
           dir: join(deps.workspacesDir, session.id),
           branch: session.branch,
           baseBranch: mirror.branch,
+          changeLimits: deps.change,
           signal,
         });
         cloning.catch(() => undefined);
@@ -163,7 +172,8 @@ export async function prepareWorkspace(deps: PrepareWorkspaceDeps, context: Prep
       // only: a checkout would re-read every file of a big tree to refresh the index.
       await gitInSandbox(
         sandbox,
-        ['sh', '-c', 'git update-ref "refs/heads/$1" HEAD && git symbolic-ref HEAD "refs/heads/$1"', 'sh', session.branch],
+        // The walls follow the branch as arguments: `git "$@"` gets them on both commands.
+        ['sh', '-c', 'b=$1; shift; git "$@" update-ref "refs/heads/$b" HEAD && git "$@" symbolic-ref HEAD "refs/heads/$b"', 'sh', session.branch, ...GIT_WALL_ARGS],
         "switch to the session's branch",
         signal,
       );

@@ -1,5 +1,7 @@
 import type { CodingAgent } from '../agent/coding-agent.js';
+import type { ChangeLimits } from '../git/change-limits.js';
 import type { GitWorkspace } from '../git/git-workspace.js';
+import { workflowChangesAllowed } from '../git/held-back-paths.js';
 import type { RepoMirrors } from '../git/repo-mirrors.js';
 import type { GitProvider } from '../gitprovider/provider.js';
 import type { LLMClient } from '../llm/client.js';
@@ -9,8 +11,9 @@ import { Budget, type BudgetLimits } from '../pipeline/budget.js';
 import { usageOf, type Pipeline } from '../pipeline/pipeline.js';
 import { priceTable, type PriceTable } from '../pipeline/pricing.js';
 import type { StageLimits } from '../pipeline/stage.js';
-import type { Runtime, Sandbox, SandboxLimits } from '../sandbox/runtime.js';
+import type { Runtime, Sandbox, SandboxLimits, SandboxNetwork } from '../sandbox/runtime.js';
 import { deliverChange } from './deliver-change.js';
+import { heldBackOnlyMessage, heldBackWarning } from './held-back-text.js';
 import { prepareWorkspace, releaseWorkspace } from './prepare-workspace.js';
 import { agentInstructions } from './project-instructions.js';
 import { commitMessage, pullRequestBody, pullRequestTitle } from './pull-request-text.js';
@@ -41,9 +44,11 @@ export interface RunTaskDeps {
   logger: Logger;
   workspacesDir: string;
   mirrors: RepoMirrors;
-  sandbox: { network: string; limits: SandboxLimits };
+  sandbox: { network: SandboxNetwork; limits: SandboxLimits };
   dependencyCache: boolean;
   snapshotMinFiles: number;
+  /** TELECODER_MAX_CHANGE_SIZE / _FILES: what the agent's change may expand to. */
+  change: ChangeLimits;
   agentLimits: { maxTurns: number; commandTimeoutMs: number };
   /** The stages a task goes through. */
   pipeline: Pipeline;
@@ -53,6 +58,8 @@ export interface RunTaskDeps {
   budget: Pick<BudgetLimits, 'maxTokens' | 'maxCostUsd'>;
   /** TELECODER_PRICES overrides. */
   prices: PriceTable;
+  /** TELECODER_ALLOW_WORKFLOW_CHANGES (a repository may also allow them in its configuration). */
+  allowWorkflowChanges: boolean;
 }
 
 export interface RunTaskContext {
@@ -123,17 +130,22 @@ export async function runTask(deps: RunTaskDeps, context: RunTaskContext): Promi
       signal,
       emit,
       commitMessage: commitMessage(session),
-      // A revision's push updates its pull request; a task opens one (a draft when the work is flagged).
-      pullRequest: (changedFiles) =>
+      allowWorkflowChanges: workflowChangesAllowed({ server: deps.allowWorkflowChanges, repository: session.options.allowWorkflowChanges }),
+      // A revision's push updates its pull request; a task opens one (a draft when the work is
+      // flagged, or when workflow changes were held back and a person has to add them).
+      pullRequest: (changedFiles, heldBack) =>
         revision
           ? null
           : {
               title: pullRequestTitle(session),
-              body: pullRequestBody({ session, summary, changedFiles, usage, pipeline: outcome }),
-              ...(session.options.draft || flagged ? { draft: true } : {}),
+              body: pullRequestBody({ session, summary, changedFiles, usage, pipeline: outcome, heldBack }),
+              ...(session.options.draft || flagged || heldBack.length > 0 ? { draft: true } : {}),
             },
     });
+    const { heldBack } = delivered;
     if (!delivered.committed) {
+      // Held back was all there was: ending `complete` with a text answer would hide the change.
+      if (heldBack.length > 0) throw new UndeliveredWorkError(heldBackOnlyMessage(heldBack));
       // Nothing to deliver. For a question that is the answer; for work that failed or was cut
       // short, a text answer would hide that the change the user asked for does not exist.
       const undelivered = stoppedBy ?? (flagged ? problemText ?? 'a step failed' : undefined);
@@ -147,17 +159,22 @@ export async function runTask(deps: RunTaskDeps, context: RunTaskContext): Promi
       emit('output', 'The task changed no files; answering with text');
       return { result: { type: 'text', content: summary }, usage, ...(stoppedBy ? { stoppedBy } : {}) };
     }
-    const flags = flagged
-      ? {
-          ...(problems.failingChecks.length > 0 ? { failingChecks: problems.failingChecks } : {}),
-          ...(problemText ? { warning: problemText } : {}),
-        }
-      : problemText
-        ? { warning: problemText }
-        : {};
+    // Where a person finds the held-back files' content: a new pull request shows it in its body.
+    const heldBackNote =
+      heldBack.length > 0
+        ? heldBackWarning(heldBack, delivered.pr ? 'the pull request body shows them' : "their content is in the session's events")
+        : undefined;
+    const warnings = [problemText, heldBackNote].filter((text): text is string => text !== undefined);
+    const resultWarning = warnings.length > 0 ? warnings.join('; also, ') : undefined;
+    const held = heldBack.length > 0 ? { heldBack: heldBack.map((file) => file.path) } : {};
+    const flags = {
+      ...(flagged && problems.failingChecks.length > 0 ? { failingChecks: problems.failingChecks } : {}),
+      ...(resultWarning ? { warning: resultWarning } : {}),
+      ...held,
+    };
     const stopped = stoppedBy ? { stoppedBy } : {};
     if (revision) {
-      const content = withWarning(`Pushed to pull request #${revision.prNumber}`, problemText, summary);
+      const content = withWarning(`Pushed to pull request #${revision.prNumber}`, resultWarning, summary);
       return {
         result: { type: 'pr', content, prUrl: revision.prUrl, prNumber: revision.prNumber, branch: session.branch, ...flags },
         usage,
@@ -165,12 +182,12 @@ export async function runTask(deps: RunTaskDeps, context: RunTaskContext): Promi
       };
     }
     if (!delivered.pr) {
-      const content = withWarning(`Pushed to branch ${session.branch}`, problemText, summary);
+      const content = withWarning(`Pushed to branch ${session.branch}`, resultWarning, summary);
       return { result: { type: 'branch', content, branch: session.branch, ...flags }, usage, ...stopped };
     }
     const { pr } = delivered;
-    const draft = Boolean(session.options.draft || flagged);
-    const content = withWarning(`Pull request #${pr.number} is open${draft ? ' as a draft' : ''}`, problemText, summary);
+    const draft = Boolean(session.options.draft || flagged || heldBack.length > 0);
+    const content = withWarning(`Pull request #${pr.number} is open${draft ? ' as a draft' : ''}`, resultWarning, summary);
     return {
       result: { type: 'pr', content, prUrl: pr.url, prNumber: pr.number, branch: session.branch, ...(draft ? { draft } : {}), ...flags },
       usage,

@@ -9,12 +9,22 @@ export interface SandboxLimits {
   pids: number;
   /** The sandbox is killed this long after it starts, whatever it is doing. */
   wallClockMs: number;
+  /**
+   * Bytes the sandbox may write: its writable layer (workspace, /tmp, …) plus what its dependency
+   * cache grew by. Past it the sandbox is killed (exit reason `disk`). Undefined: no limit.
+   */
+  diskBytes?: number;
 }
 
 export interface SandboxSpec {
   sessionId: string;
-  /** Docker network name, `none` for no network, `bridge` for Docker's default. */
-  network: string;
+  /**
+   * `egress`: what the runtime's egress policy allows (TELECODER_EGRESS), enforced outside the
+   * sandbox; `none`: no network at all.
+   */
+  network: SandboxNetwork;
+  /** Told of requests the egress policy refused, once per host, so a session can say why an install failed. */
+  onEgressBlocked?: (blocked: BlockedEgress) => void;
   limits: SandboxLimits;
   /** Extra labels; the runtime always adds its own ownership labels. */
   labels?: Record<string, string>;
@@ -28,6 +38,19 @@ export interface SandboxSpec {
    * (Sandbox.workspacePrepared then says so and the caller copies nothing in).
    */
   workspace?: { repo: string; commit: string };
+}
+
+export type SandboxNetwork = 'egress' | 'none';
+
+/** A request from a sandbox that the egress policy refused. */
+export interface BlockedEgress {
+  /** The host name (or address) the sandbox asked for. */
+  host: string;
+  port: number;
+  /** `not-allowed`: not a registry or allowed host (TELECODER_EGRESS_ALLOW can add it); `address`: an address no policy reaches. */
+  reason: 'not-allowed' | 'address';
+  /** Why, in words (which address, which range). */
+  detail: string;
 }
 
 export interface ExecOptions {
@@ -51,6 +74,21 @@ export interface ExecResult {
   truncated: boolean;
 }
 
+/** A command whose stdout is handed over as it comes (Sandbox.execStream). */
+export interface ExecStream {
+  /**
+   * The command's stdout, byte for byte. Reading slowly slows the command down (nothing piles up
+   * on the server); destroying the stream kills the command.
+   */
+  stdout: Readable;
+  /**
+   * Settles once the command has ended: its exit code, its stderr (cut at the exec's
+   * maxOutputBytes) and whether it timed out. Rejects when the sandbox stopped or the exec was
+   * aborted. The caller reads stdout to its end (or destroys it) for this to settle.
+   */
+  result: Promise<Omit<ExecResult, 'stdout' | 'truncated'>>;
+}
+
 /** One running sandbox. All paths are inside the sandbox. */
 export interface Sandbox {
   readonly id: string;
@@ -61,16 +99,29 @@ export interface Sandbox {
   readonly workspacePrepared: boolean;
   /** Runs argv directly (no shell) as the sandbox's unprivileged user. */
   exec(argv: string[], options: ExecOptions): Promise<ExecResult>;
-  /** Extracts a tar stream into `dir`. */
+  /**
+   * Runs argv like exec, but streams stdout instead of collecting it (maxOutputBytes caps only
+   * stderr): for output too large to hold in memory, like the patch of a change. Resolves once
+   * the command has started.
+   */
+  execStream(argv: string[], options: ExecOptions): Promise<ExecStream>;
+  /**
+   * Extracts a tar stream into `dir`. Only for a sandbox nothing untrusted has run in yet (the
+   * workspace copy into a fresh sandbox): Docker extracts as root and follows symbolic links in
+   * the container, so after the agent ran use writeFile, which writes as the sandbox user.
+   */
   putArchive(dir: string, tar: Readable): Promise<void>;
   /**
    * Variables every later exec gets, under its own `env` (a workspace's virtualenv, say). Merged
    * over what was set before; never pass a secret here.
    */
   setDefaultEnv(vars: Record<string, string>): void;
-  /** Writes one file, creating parent directories, owned by the sandbox user. */
+  /**
+   * Writes one file as the sandbox user, creating parent directories; refuses a path with a
+   * symbolic link in it, keeps the mode of a file it replaces (new files 0644).
+   */
   writeFile(path: string, content: Buffer | string): Promise<void>;
-  /** Resolves when the sandbox stops running, with the reason (exit, OOM, wall-clock limit). */
+  /** Resolves when the sandbox stops running, with the reason (exit, OOM, wall-clock or disk limit). */
   readonly exited: Promise<SandboxExit>;
   /** Kills and removes the sandbox. Safe to call more than once. */
   destroy(): Promise<void>;
@@ -79,7 +130,7 @@ export interface Sandbox {
 export interface SandboxExit {
   exitCode: number;
   oomKilled: boolean;
-  reason: 'exited' | 'oom' | 'wall-clock' | 'killed' | 'removed';
+  reason: 'exited' | 'oom' | 'wall-clock' | 'disk' | 'killed' | 'removed';
 }
 
 export interface ManagedSandbox {
@@ -126,6 +177,15 @@ export interface Runtime {
    * of that commit start from). Only call it before any agent ran in the sandbox. Optional.
    */
   snapshotSandbox?(sandbox: Sandbox, target: { repo: string; commit: string }): Promise<void>;
+  /**
+   * Removes what earlier runs left besides sandboxes (networks, the egress proxy). Called at
+   * start-up after the orphaned sandboxes are removed. Optional.
+   */
+  sweep?(): Promise<void>;
+  /** Prepares in the background what the next sandbox needs (called after the sweep). Optional. */
+  warm?(): void;
+  /** Lets go of what the runtime runs besides sandboxes (the egress proxy). Called at shutdown. Optional. */
+  close?(): Promise<void>;
 }
 
 export interface WorkspaceSnapshotRequest {

@@ -11,7 +11,8 @@ import { finish, stageRouter, textOf, write } from '../helpers/stage-router.js';
 import { waitForFinal } from '../helpers/test-app.js';
 
 // A real registry package, pinned by a real lockfile: `npm ci` in the sandbox fetches it from
-// the npm registry (the only registry containers reach here) or, the second time, from the cache.
+// the npm registry (the only registry containers reach here) through TeleCoder's egress proxy under
+// the default policy, or, the second time, from the cache.
 const IS_NUMBER_LOCK = {
   name: 'calc',
   version: '1.0.0',
@@ -69,7 +70,7 @@ describe('real repositories: dependencies installed, caches reused, outcomes tha
         finish('added triple'),
       ],
     });
-    const app = await start(router, { env: { TELECODER_DOCKER_NETWORK: 'bridge' } });
+    const app = await start(router, { env: { TELECODER_EGRESS: 'registries' } });
     const session = app.engine.submit({ repo, prompt: 'add triple(x)' });
     const done = await waitForFinal(app, session.id, 240_000);
     expect(done.error).toBeNull();
@@ -110,7 +111,7 @@ describe('real repositories: dependencies installed, caches reused, outcomes tha
     mkdirSync(dataDir);
 
     capturePullRequest(51);
-    let app = await start(router, { gitUrl, dataDir, env: { TELECODER_DOCKER_NETWORK: 'bridge', TELECODER_STAGES: 'setup,code,verify' } });
+    let app = await start(router, { gitUrl, dataDir, env: { TELECODER_EGRESS: 'registries', TELECODER_STAGES: 'setup,code,verify' } });
     const first = await waitForFinal(app, app.engine.submit({ repo: 'acme/widgets', prompt: 'add one.txt' }).id, 240_000);
     expect(first.error).toBeNull();
     expect(setupEvents(app.store.listEvents(first.id)).at(-1)!.commands[0]).not.toHaveProperty('note');
@@ -130,7 +131,7 @@ describe('real repositories: dependencies installed, caches reused, outcomes tha
     // if the repository's cache volume holds the package.
     gitServer.reset();
     capturePullRequest(52);
-    app = await start(router, { gitUrl, dataDir, env: { TELECODER_DOCKER_NETWORK: 'none', TELECODER_STAGES: 'setup,code,verify' } });
+    app = await start(router, { gitUrl, dataDir, env: { TELECODER_EGRESS: 'none', TELECODER_STAGES: 'setup,code,verify' } });
     const second = await waitForFinal(app, app.engine.submit({ repo: 'acme/widgets', prompt: 'add two.txt' }).id, 240_000);
     expect(second.error).toBeNull();
     expect(second.prNumber).toBe(52);
@@ -259,7 +260,7 @@ describe('real repositories: dependencies installed, caches reused, outcomes tha
     );
     const router = stageRouter({ agent: [write('notes.txt', 'notes\n'), finish('wrote notes')] });
     const pr = capturePullRequest(43);
-    const app = await start(router, { gitUrl, env: { TELECODER_DOCKER_NETWORK: 'none' } });
+    const app = await start(router, { gitUrl, env: { TELECODER_EGRESS: 'none' } });
     const session = app.engine.submit({ repo: 'acme/widgets', prompt: 'write notes' });
     const done = await waitForFinal(app, session.id, 180_000);
     expect(done.error).toBeNull();

@@ -29,7 +29,8 @@ export function testEnv(options: TestAppOptions & { dataDir: string }): NodeJS.P
     TELECODER_ADDR: '127.0.0.1:0',
     TELECODER_DOCKER_IMAGE: options.image,
     TELECODER_SANDBOX_BASE_IMAGE: TEST_BASE_IMAGE,
-    TELECODER_DOCKER_NETWORK: 'none',
+    // Tests that need no network have none; those that do set TELECODER_EGRESS themselves.
+    TELECODER_EGRESS: 'none',
     TELECODER_SANDBOX_MEMORY: '1gb',
     TELECODER_SANDBOX_CPUS: '1',
     TELECODER_LLM_PROVIDER: options.provider,

@@ -19,7 +19,6 @@ let image: string;
 let runtime: DockerRuntime;
 const tempDirs: string[] = [];
 const tempImages: string[] = [];
-const tempNetworks: string[] = [];
 
 function newSessionId(): string {
   return `rt-${randomUUID().slice(0, 12)}`;
@@ -57,7 +56,6 @@ afterAll(async () => {
   const leftovers = await docker.listContainers({ all: true, filters: { label: [`telecoder.instance=${instance}`] } });
   await Promise.all(leftovers.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
   await Promise.all(tempImages.map((name) => docker.getImage(name).remove({ force: true }).catch(() => undefined)));
-  await Promise.all(tempNetworks.map((name) => docker.getNetwork(name).remove().catch(() => undefined)));
   await Promise.all(tempDirs.map((dir) => rm(dir, { recursive: true, force: true })));
 });
 
@@ -101,19 +99,6 @@ describe('DockerRuntime', () => {
     expect(info.Config.WorkingDir).toBe('/workspace');
     expect(info.Config.Labels?.['telecoder.sandbox-image']).toBe('1');
     expect(info.Config.Entrypoint ?? []).toEqual([]);
-  });
-
-  it('creates a missing custom network as a labelled bridge and joins it', async () => {
-    const network = `telecoder-test-net-${randomUUID().slice(0, 8)}`;
-    tempNetworks.push(network);
-    const sandbox = await runtime.create({ sessionId: newSessionId(), network, limits: defaultLimits });
-    const net = await docker.getNetwork(network).inspect();
-    expect(net.Driver).toBe('bridge');
-    expect(net.Labels).toMatchObject({ 'telecoder.managed': 'true' });
-    const info = await docker.getContainer(sandbox.id).inspect();
-    expect(info.HostConfig.NetworkMode).toBe(network);
-    expect(Object.keys(info.NetworkSettings.Networks)).toEqual([network]);
-    await sandbox.destroy();
   });
 
   it('replaces a leftover container of the same session on retry', async () => {

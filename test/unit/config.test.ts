@@ -1,11 +1,15 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig, parseAddr } from '../../src/config/config.js';
+import { writeGitHubAppEnv } from '../../src/config/github-app-env-file.js';
 
 describe('loadConfig', () => {
   it('has the documented defaults', () => {
     const config = loadConfig({});
     expect(config.addr).toEqual({ host: '127.0.0.1', port: 7080 });
-    expect(config.sandbox).toMatchObject({ image: 'telecoder-sandbox', network: 'telecoder-net', pids: 512, cpus: 2 });
+    expect(config.sandbox).toMatchObject({ image: 'telecoder-sandbox', egress: 'registries', egressAllow: [], pids: 512, cpus: 2 });
     expect(config.sandbox.memoryBytes).toBe(4 * 1024 ** 3);
     expect(config.sandbox.wallClockMs).toBe(60 * 60 * 1000);
     expect(config.agent).toEqual({ name: 'builtin', maxTurns: 60, commandTimeoutMs: 10 * 60 * 1000 });
@@ -75,6 +79,36 @@ describe('loadConfig', () => {
     expect(set.allowWorkflowChanges).toBe(true);
     expect(() => loadConfig({ TELECODER_EGRESS: 'some' })).toThrow(/TELECODER_EGRESS must be "registries"/);
     expect(() => loadConfig({ TELECODER_EGRESS_ALLOW: 'http://x.example/path' })).toThrow(/TELECODER_EGRESS_ALLOW must list host names/);
+    // The old network setting would bypass the policy: start-up says what replaces it.
+    expect(() => loadConfig({ TELECODER_DOCKER_NETWORK: 'bridge' })).toThrow(/TELECODER_DOCKER_NETWORK is no longer supported.*TELECODER_EGRESS/s);
+    expect(loadConfig({ TELECODER_DOCKER_NETWORK: '' }).sandbox.egress).toBe('registries');
+  });
+
+  it('reads TELECODER_PUBLIC_URL as an http(s) address, and says how to write one', () => {
+    expect(loadConfig({}).publicUrl).toBeUndefined();
+    expect(loadConfig({ TELECODER_PUBLIC_URL: 'https://TeleCoder.example.com/' }).publicUrl).toBe('https://telecoder.example.com');
+    expect(loadConfig({ TELECODER_PUBLIC_URL: 'http://10.0.0.5:8080' }).publicUrl).toBe('http://10.0.0.5:8080');
+    for (const bad of ['telecoder.example.com', 'ftp://telecoder.example.com', 'https://user:pw@telecoder.example.com', 'https://x.example/?a=1']) {
+      expect(() => loadConfig({ TELECODER_PUBLIC_URL: bad }), bad).toThrow(/TELECODER_PUBLIC_URL must be the http\(s\) address people use/);
+    }
+  });
+
+  it('reads a GitHub App saved by the setup pages from the data dir, never over the environment', () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'telecoder-config-app-'));
+    try {
+      expect(loadConfig({ TELECODER_DATA_DIR: dataDir }).githubApp.appId).toBeUndefined();
+      const pem = '-----BEGIN RSA PRIVATE KEY-----\nsaved\n-----END RSA PRIVATE KEY-----';
+      writeGitHubAppEnv(dataDir, { APP_ID: '77', PRIVATE_KEY: pem, WEBHOOK_SECRET: 'saved-secret', GITHUB_CLIENT_SECRET: 'cs' });
+      const saved = loadConfig({ TELECODER_DATA_DIR: dataDir, APP_ID: '', WEBHOOK_SECRET: ' ' });
+      expect(saved.githubApp).toMatchObject({ appId: '77', privateKey: pem, webhookSecret: 'saved-secret' });
+      // An environment that names an App of its own is used as it is: keys of two Apps never mix.
+      const own = { APP_ID: '5', PRIVATE_KEY: 'own-key', WEBHOOK_SECRET: 'own-secret' };
+      expect(loadConfig({ TELECODER_DATA_DIR: dataDir, ...own }).githubApp).toMatchObject({ appId: '5', privateKey: 'own-key', webhookSecret: 'own-secret' });
+      expect(() => loadConfig({ TELECODER_DATA_DIR: dataDir, PRIVATE_KEY_PATH: join(dataDir, 'missing.pem') })).toThrow(/PRIVATE_KEY_PATH/);
+      expect(loadConfig({ TELECODER_DATA_DIR: dataDir, APP_ID: '5' }).githubApp).toMatchObject({ appId: '5', privateKey: undefined, webhookSecret: undefined });
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 
   it('allows local repository paths by default only when listening on loopback', () => {

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import Dockerode from 'dockerode';
 import tarFs from 'tar-fs';
@@ -14,6 +15,9 @@ import type {
   WorkspaceSnapshotRequest,
 } from '../runtime.js';
 import { WorkspaceSnapshots } from './workspace-snapshots.js';
+import { PACKAGE_REGISTRIES, type EgressSettings } from '../egress/egress-settings.js';
+import { hostNetworks } from './egress/host-networks.js';
+import { SandboxNetworks } from './egress/sandbox-networks.js';
 import {
   CACHE_LABEL,
   CACHE_MOUNT_PATH,
@@ -24,14 +28,16 @@ import {
   removeCacheVolume,
 } from './cache-volumes.js';
 import { DockerSandbox, SANDBOX_USER, WORKSPACE_DIR, statusCodeOf } from './docker-sandbox.js';
+import { diskUsageMeter } from './disk-usage.js';
+import { isStorageQuotaUnsupported } from './storage-quota.js';
 
 export const MANAGED_LABEL = 'telecoder.managed';
 export const SESSION_LABEL = 'telecoder.session';
 export const INSTANCE_LABEL = 'telecoder.instance';
 
-/** Network modes Docker provides itself; anything else is a network TeleCoder may create. */
-const BUILTIN_NETWORKS = new Set(['none', 'bridge', 'host', 'default']);
 const PING_TIMEOUT_MS = 10_000;
+/** Measuring a sandbox's disk use costs a `du` of its files (~50 ms for 20,000 files). */
+const DEFAULT_DISK_POLL_MS = 2_000;
 
 export interface DockerRuntimeOptions {
   /** Default: `new Dockerode()`, which honours DOCKER_HOST (and DOCKER_TLS_VERIFY/DOCKER_CERT_PATH). */
@@ -47,6 +53,12 @@ export interface DockerRuntimeOptions {
   logger?: Logger;
   /** Tells this server's containers apart from another TeleCoder's on the same engine. */
   instanceLabel?: string;
+  /** What sandboxes with a network may reach (TELECODER_EGRESS); default: the package registries. */
+  egress?: EgressSettings;
+  /** Networks the egress proxy refuses besides private and link-local ranges; default: this machine's own. */
+  egressDeny?: readonly string[];
+  /** How often a sandbox's disk use is measured against SandboxLimits.diskBytes (default 2 s). */
+  diskPollMs?: number;
 }
 
 /** Runs each session's sandbox as a locked-down Docker container. */
@@ -59,9 +71,12 @@ export class DockerRuntime implements Runtime {
   private readonly logger: Logger | undefined;
   private readonly instanceLabel: string | undefined;
   private building: Promise<void> | undefined;
-  private readonly networks = new Map<string, Promise<void>>();
+  private readonly networks: SandboxNetworks;
   private readonly live = new Map<string, DockerSandbox>();
   private readonly snapshots: WorkspaceSnapshots;
+  private readonly diskPollMs: number;
+  /** Whether the storage driver takes `storage-opt size`; unknown until a sandbox asked for it. */
+  private diskQuota: boolean | undefined;
 
   constructor(options: DockerRuntimeOptions) {
     this.docker = options.docker ?? new Dockerode();
@@ -71,6 +86,19 @@ export class DockerRuntime implements Runtime {
     this.contextDir = options.contextDir;
     this.logger = options.logger;
     this.instanceLabel = options.instanceLabel;
+    this.diskPollMs = options.diskPollMs ?? DEFAULT_DISK_POLL_MS;
+    const scope = this.instanceLabel ? [`${INSTANCE_LABEL}=${this.instanceLabel}`] : [];
+    this.networks = new SandboxNetworks({
+      docker: this.docker,
+      sandboxImage: this.image,
+      proxySourceDir: join(this.contextDir, 'egress-proxy'),
+      settings: options.egress ?? { policy: 'registries', allow: PACKAGE_REGISTRIES },
+      deny: options.egressDeny ?? hostNetworks(),
+      labels: this.instanceLabel ? { [INSTANCE_LABEL]: this.instanceLabel } : {},
+      scope,
+      instanceLabel: this.instanceLabel,
+      logger: this.logger,
+    });
     this.snapshots = new WorkspaceSnapshots({
       docker: this.docker,
       image: this.image,
@@ -124,7 +152,6 @@ export class DockerRuntime implements Runtime {
     const { sessionId, limits } = spec;
     const name = `telecoder-${sessionId}`;
     await this.removeEarlierAttempt(sessionId, name);
-    await this.ensureNetwork(spec.network);
     const mounts: Dockerode.MountConfig = [];
     if (spec.cache) {
       const volume = cacheVolumeName(this.instanceLabel, spec.cache.repo);
@@ -149,6 +176,8 @@ export class DockerRuntime implements Runtime {
       ...(this.instanceLabel ? { [INSTANCE_LABEL]: this.instanceLabel } : {}),
     };
     const snapshot = found?.reference;
+    // The session's own network and the proxy settings that go with it; undone when the sandbox ends.
+    const network = await this.networks.prepare(spec);
     const container = await this.createContainer({
       name,
       Image: snapshot ?? this.image,
@@ -157,6 +186,7 @@ export class DockerRuntime implements Runtime {
       User: SANDBOX_USER,
       WorkingDir: WORKSPACE_DIR,
       Labels: labels,
+      Env: network.env,
       AttachStdin: false,
       AttachStdout: false,
       AttachStderr: false,
@@ -173,12 +203,18 @@ export class DockerRuntime implements Runtime {
         MemorySwap: limits.memoryBytes,
         NanoCpus: Math.round(limits.cpus * 1e9),
         PidsLimit: limits.pids,
-        NetworkMode: spec.network,
+        ...network.hostConfig,
         // Nothing from the host is shared with the sandbox: no binds or sockets, and no volume but
         // the repository's own dependency cache.
         Binds: [],
         Mounts: mounts,
+        // A hard cap where the storage driver has one (overlay2 on xfs with pquota, btrfs, zfs);
+        // the disk watchdog below enforces the limit everywhere else, and counts the cache volume.
+        ...(limits.diskBytes !== undefined && this.diskQuota !== false ? { StorageOpt: { size: String(limits.diskBytes) } } : {}),
       },
+    }).catch(async (error: unknown) => {
+      await network.release();
+      throw error;
     });
 
     const sandbox = new DockerSandbox({
@@ -187,8 +223,14 @@ export class DockerRuntime implements Runtime {
       sessionId,
       wallClockMs: limits.wallClockMs,
       ...(this.logger ? { logger: this.logger } : {}),
-      onExit: () => this.live.delete(container.id),
+      onExit: () => {
+        this.live.delete(container.id);
+        void network.release();
+      },
       workspacePrepared: snapshot !== undefined,
+      ...(limits.diskBytes !== undefined
+        ? { disk: { limitBytes: limits.diskBytes, pollMs: this.diskPollMs, meter: () => diskUsageMeter({ container }) } }
+        : {}),
     });
     try {
       await container.start();
@@ -204,8 +246,20 @@ export class DockerRuntime implements Runtime {
 
   private async createContainer(options: Dockerode.ContainerCreateOptions): Promise<Dockerode.Container> {
     try {
-      return await this.docker.createContainer(options);
+      const container = await this.docker.createContainer(options);
+      if (options.HostConfig?.StorageOpt && this.diskQuota === undefined) {
+        this.diskQuota = true;
+        this.logger?.info('the storage driver enforces sandbox disk limits (storage-opt size)');
+      }
+      return container;
     } catch (error) {
+      if (options.HostConfig?.StorageOpt && isStorageQuotaUnsupported(error)) {
+        // overlay2 on ext4 and the like: no per-container quota, the disk watchdog alone enforces it.
+        this.diskQuota = false;
+        this.logger?.info({ reason: messageOf(error) }, 'the storage driver has no per-container disk quota; a watchdog enforces sandbox disk limits');
+        const { StorageOpt: _unsupported, ...hostConfig } = options.HostConfig;
+        return this.createContainer({ ...options, HostConfig: hostConfig });
+      }
       if (statusCodeOf(error) === 404) {
         throw new Error(
           `The sandbox image ${this.image} does not exist on this Docker engine. Build it with ` +
@@ -235,6 +289,21 @@ export class DockerRuntime implements Runtime {
       return;
     }
     await forceRemove(this.docker.getContainer(id));
+  }
+
+  /** Session networks (and an egress proxy) an earlier run left: their sandboxes are gone. */
+  async sweep(): Promise<void> {
+    await this.networks.sweep();
+  }
+
+  /** Gets the egress proxy and a spare sandbox network ready, off any session's path. */
+  warm(): void {
+    this.networks.warm();
+  }
+
+  /** Removes the egress proxy once the sandboxes' networks are gone. */
+  async close(): Promise<void> {
+    await this.networks.close();
   }
 
   async listCaches(): Promise<DependencyCacheInfo[]> {
@@ -305,38 +374,6 @@ export class DockerRuntime implements Runtime {
       if (sandbox.sessionId === sessionId) await sandbox.destroy();
     }
     await forceRemove(this.docker.getContainer(name));
-  }
-
-  private ensureNetwork(network: string): Promise<void> {
-    if (BUILTIN_NETWORKS.has(network) || network.includes(':')) return Promise.resolve();
-    let pending = this.networks.get(network);
-    if (!pending) {
-      pending = this.createNetworkIfMissing(network);
-      this.networks.set(network, pending);
-      pending.catch(() => this.networks.delete(network));
-    }
-    return pending;
-  }
-
-  private async createNetworkIfMissing(network: string): Promise<void> {
-    try {
-      await this.docker.getNetwork(network).inspect();
-      return;
-    } catch (error) {
-      if (statusCodeOf(error) !== 404) throw error;
-    }
-    try {
-      await this.docker.createNetwork({
-        Name: network,
-        Driver: 'bridge',
-        CheckDuplicate: true,
-        Labels: { [MANAGED_LABEL]: 'true' },
-      });
-      this.logger?.info({ network }, 'created sandbox network');
-    } catch (error) {
-      // 409: someone else created it in the meantime, which is just as good.
-      if (statusCodeOf(error) !== 409) throw error;
-    }
   }
 
   private endpoint(): string {

@@ -2,9 +2,13 @@ import { randomUUID } from 'node:crypto';
 import { posix } from 'node:path';
 import { Writable, type Duplex, type Readable } from 'node:stream';
 import type Dockerode from 'dockerode';
-import tarStream from 'tar-stream';
 import type { Logger } from '../../logger.js';
-import type { ExecOptions, ExecResult, Sandbox, SandboxExit } from '../runtime.js';
+import type { ExecOptions, ExecResult, ExecStream, Sandbox, SandboxExit } from '../runtime.js';
+import { streamExecOutput } from './exec-stream.js';
+import type { DiskUsageMeter } from './disk-usage.js';
+import { DiskWatchdog } from './disk-watchdog.js';
+import { execWithInput, type ExecWithInputResult } from './exec-with-input.js';
+import { writeFileArgv } from './write-file-script.js';
 
 export const SANDBOX_USER = '1000:1000';
 export const SANDBOX_UID = 1000;
@@ -19,8 +23,19 @@ const TIMEOUT_EXIT_CODE = 124;
 const SIGKILL_EXIT_CODE = 137;
 /** Marks every process of one exec so they can be found and killed when the server gives up on it. */
 const EXEC_ID_ENV = 'TELECODER_EXEC_ID';
+/** One file write; the files the agent writes are source files, small next to this. */
+const WRITE_TIMEOUT_MS = 60_000;
 
 type StopReason = SandboxExit['reason'];
+
+/** An exec that has started: what settleExec needs to read how it ended. */
+interface StartedExec {
+  exec: Dockerode.Exec;
+  stream: Duplex;
+  execId: string;
+  timeoutSeconds: number;
+  startedAt: number;
+}
 
 /** The sandbox is no longer running, so nothing more can be run in it. */
 export class SandboxStoppedError extends Error {
@@ -38,6 +53,8 @@ function describeReason(reason: StopReason | undefined): string {
       return 'it ran out of memory; raise the sandbox memory limit if the task needs more';
     case 'wall-clock':
       return 'it reached its wall-clock time limit';
+    case 'disk':
+      return 'it went past its disk limit; raise TELECODER_SANDBOX_DISK if the task needs more';
     case 'killed':
       return 'it was killed';
     case 'removed':
@@ -47,6 +64,20 @@ function describeReason(reason: StopReason | undefined): string {
     default:
       return 'reason unknown';
   }
+}
+
+/** What a failed write says: the writer's own message, or what to do when the writer is missing. */
+function describeWriteFailure(target: string, result: ExecWithInputResult): string {
+  const message = result.stderr.trim().split('\n').at(-1) ?? '';
+  // 126/127: `timeout` could not run python3 (GNU timeout's codes for "cannot run" and "not found").
+  if (result.exitCode === 126 || result.exitCode === 127) {
+    return (
+      `Could not write ${target}: the sandbox image has no usable python3, which TeleCoder runs as the sandbox user to ` +
+      `write files (${message || `exit ${result.exitCode}`}); build the image from sandbox/Dockerfile or add python3 to it`
+    );
+  }
+  if (result.timedOut || result.exitCode === undefined) return `Could not write ${target}: the sandbox did not finish the write in time`;
+  return `Could not write ${target}: ${message || `the writer exited with ${result.exitCode}`}`;
 }
 
 function abortError(signal: AbortSignal): Error {
@@ -97,11 +128,14 @@ export interface DockerSandboxOptions {
   onExit?: (exit: SandboxExit) => void;
   /** The container was made from a workspace snapshot holding the requested checkout. */
   workspacePrepared?: boolean;
+  /** Kill the sandbox (reason `disk`) once the meter reads more than `limitBytes`. */
+  disk?: { limitBytes: number; pollMs: number; meter: () => Promise<DiskUsageMeter> };
 }
 
 /**
  * One sandbox container. Owns everything that watches it: the server-side wall-clock timer (the
- * container's own `sleep` is the backstop if the server dies), the OOM watch, and `exited`.
+ * container's own `sleep` is the backstop if the server dies), the OOM watch, the disk watchdog,
+ * and `exited`.
  */
 export class DockerSandbox implements Sandbox {
   readonly id: string;
@@ -118,6 +152,7 @@ export class DockerSandbox implements Sandbox {
   private exit: SandboxExit | undefined;
   private wallClockTimer: NodeJS.Timeout | undefined;
   private oomEvents: Readable | undefined;
+  private readonly diskWatchdog: DiskWatchdog | undefined;
   private stopped = false;
   private destroying: Promise<void> | undefined;
   private watching = false;
@@ -132,6 +167,20 @@ export class DockerSandbox implements Sandbox {
     this.logger = options.logger;
     this.wallClockMs = options.wallClockMs;
     this.workspacePrepared = options.workspacePrepared ?? false;
+    const { disk } = options;
+    this.diskWatchdog = disk
+      ? new DiskWatchdog({
+          limitBytes: disk.limitBytes,
+          intervalMs: disk.pollMs,
+          meter: disk.meter,
+          logger: this.logger,
+          sessionId: this.sessionId,
+          onExceeded: (usedBytes) => {
+            this.logger?.warn({ sessionId: this.sessionId, usedBytes, limitBytes: disk.limitBytes }, 'sandbox went past its disk limit');
+            void this.kill('disk');
+          },
+        })
+      : undefined;
     this.exited = new Promise<SandboxExit>((resolve) => {
       this.resolveExited = (exit) => {
         if (this.exit) return;
@@ -154,6 +203,7 @@ export class DockerSandbox implements Sandbox {
     // A server shutting down should not wait for sandboxes: their own `sleep` ends them.
     this.wallClockTimer.unref();
     void this.watchOom();
+    this.diskWatchdog?.start();
   }
 
   setDefaultEnv(vars: Record<string, string>): void {
@@ -161,42 +211,14 @@ export class DockerSandbox implements Sandbox {
   }
 
   async exec(argv: string[], options: ExecOptions): Promise<ExecResult> {
-    if (argv.length === 0) throw new Error('exec needs a command: argv was empty');
+    const started = await this.startExec(argv, options);
+    const { stream, execId, timeoutSeconds } = started;
     const { signal } = options;
-    if (signal?.aborted) throw abortError(signal);
-    if (this.stopped || this.stopReason) throw new SandboxStoppedError(this.sessionId, this.exit?.reason ?? this.stopReason);
-
-    const timeoutSeconds = Math.max(1, Math.ceil(options.timeoutMs / 1000));
-    const execId = randomUUID();
-    const env = Object.entries({ ...this.defaultEnv, ...options.env }).map(([key, value]) => `${key}=${value}`);
-    env.push(`${EXEC_ID_ENV}=${execId}`);
-
-    let exec: Dockerode.Exec;
-    let stream: Duplex;
-    try {
-      exec = await this.container.exec({
-        // `timeout` puts the command in its own process group and kills the whole group.
-        Cmd: ['timeout', '-s', 'KILL', `${timeoutSeconds}s`, ...argv],
-        AttachStdout: true,
-        AttachStderr: true,
-        AttachStdin: false,
-        Tty: false,
-        User: SANDBOX_USER,
-        WorkingDir: options.cwd ?? WORKSPACE_DIR,
-        Env: env,
-      });
-      // No stdin, so no hijacked (upgraded) connection: with one, a command that ends at once can
-      // close the socket before the client has written its request body, which fails as EPIPE.
-      stream = (await exec.start({ hijack: false, stdin: false })) as Duplex;
-    } catch (error) {
-      throw await this.translateGone(error);
-    }
 
     const maxOutputBytes = options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
     const stdout = new CappedCollector(maxOutputBytes);
     const stderr = new CappedCollector(maxOutputBytes);
     this.docker.modem.demuxStream(stream, stdout, stderr);
-    const startedAt = Date.now();
 
     type Outcome = { kind: 'ended' } | { kind: 'server-timeout' } | { kind: 'aborted' } | { kind: 'error'; error: Error };
     let serverTimer: NodeJS.Timeout | undefined;
@@ -235,7 +257,73 @@ export class DockerSandbox implements Sandbox {
       stream.destroy();
       throw await this.translateGone(outcome.error);
     }
+    return { ...(await this.settleExec(started)), ...collected() };
+  }
 
+  async execStream(argv: string[], options: ExecOptions): Promise<ExecStream> {
+    const started = await this.startExec(argv, options);
+    const { signal } = options;
+    const output = streamExecOutput({
+      stream: started.stream,
+      maxStderrBytes: options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES,
+      timeoutMs: started.timeoutSeconds * 1000 + SERVER_TIMEOUT_GRACE_MS,
+      ...(signal ? { signal } : {}),
+    });
+    const result = output.outcome.then(async (outcome) => {
+      // The command may still run (a reader that gave up, a deadline, an abort): it is killed.
+      if (outcome.kind !== 'ended') this.killExecProcesses(started.execId);
+      if (outcome.kind === 'aborted') throw abortError(signal!);
+      if (outcome.kind === 'error') throw await this.translateGone(outcome.error);
+      if (outcome.kind === 'server-timeout') {
+        this.logger?.warn({ sessionId: this.sessionId, argv0: argv[0] }, 'sandbox command outlived its timeout; gave up on it');
+        return { exitCode: TIMEOUT_EXIT_CODE, timedOut: true, stderr: output.stderr() };
+      }
+      if (outcome.kind === 'abandoned') return { exitCode: SIGKILL_EXIT_CODE, timedOut: false, stderr: output.stderr() };
+      return { ...(await this.settleExec(started)), stderr: output.stderr() };
+    });
+    // A reader that only reads stdout (and sees its error) must not leave this unhandled.
+    result.catch(() => undefined);
+    return { stdout: output.stdout, result };
+  }
+
+  /** Starts argv as the sandbox user under `timeout`, tagged so its processes can be found again. */
+  private async startExec(argv: string[], options: ExecOptions): Promise<StartedExec> {
+    if (argv.length === 0) throw new Error('exec needs a command: argv was empty');
+    const { signal } = options;
+    if (signal?.aborted) throw abortError(signal);
+    if (this.stopped || this.stopReason) throw new SandboxStoppedError(this.sessionId, this.exit?.reason ?? this.stopReason);
+
+    const timeoutSeconds = Math.max(1, Math.ceil(options.timeoutMs / 1000));
+    const execId = randomUUID();
+    const env = Object.entries({ ...this.defaultEnv, ...options.env }).map(([key, value]) => `${key}=${value}`);
+    env.push(`${EXEC_ID_ENV}=${execId}`);
+
+    let exec: Dockerode.Exec;
+    let stream: Duplex;
+    try {
+      exec = await this.container.exec({
+        // `timeout` puts the command in its own process group and kills the whole group.
+        Cmd: ['timeout', '-s', 'KILL', `${timeoutSeconds}s`, ...argv],
+        AttachStdout: true,
+        AttachStderr: true,
+        AttachStdin: false,
+        Tty: false,
+        User: SANDBOX_USER,
+        WorkingDir: options.cwd ?? WORKSPACE_DIR,
+        Env: env,
+      });
+      // No stdin, so no hijacked (upgraded) connection: with one, a command that ends at once can
+      // close the socket before the client has written its request body, which fails as EPIPE.
+      stream = (await exec.start({ hijack: false, stdin: false })) as Duplex;
+    } catch (error) {
+      throw await this.translateGone(error);
+    }
+    return { exec, stream, execId, timeoutSeconds, startedAt: Date.now() };
+  }
+
+  /** The exit code of a command whose output has ended; a SandboxStoppedError when the sandbox died under it. */
+  private async settleExec(started: StartedExec): Promise<{ exitCode: number; timedOut: boolean }> {
+    const { exec, execId, timeoutSeconds, startedAt } = started;
     const exitCode = await this.exitCodeOf(exec);
     const elapsedMs = Date.now() - startedAt;
     // 137 is also what a command killed for another reason (OOM, kill -9) reports: only the
@@ -248,7 +336,7 @@ export class DockerSandbox implements Sandbox {
       const reason = await this.stoppedReason(exitCode === undefined || exitCode === SIGKILL_EXIT_CODE ? 1_000 : 0);
       if (reason !== null) throw new SandboxStoppedError(this.sessionId, reason);
     }
-    return { exitCode: exitCode ?? SIGKILL_EXIT_CODE, timedOut, ...collected() };
+    return { exitCode: exitCode ?? SIGKILL_EXIT_CODE, timedOut };
   }
 
   async putArchive(dir: string, tar: Readable): Promise<void> {
@@ -260,40 +348,41 @@ export class DockerSandbox implements Sandbox {
     }
   }
 
+  /**
+   * Writes as the sandbox user through a writer that refuses symbolic links (see
+   * write-file-script.ts), never with putArchive: Docker extracts archives as root and follows
+   * links the agent may have planted. One exec, with the content on its stdin.
+   */
   async writeFile(path: string, content: Buffer | string): Promise<void> {
     if (!posix.isAbsolute(path)) {
       throw new Error(`writeFile needs an absolute path inside the sandbox (got "${path}"); resolve it against the workspace first`);
     }
     const target = posix.normalize(path);
-    const parent = posix.dirname(target);
     const name = posix.basename(target);
     if (!name || target.endsWith('/')) throw new Error(`writeFile needs a file path, not a directory (got "${path}")`);
-
-    // One round trip: create the parents as the sandbox user and report the mode of an existing file.
-    const prepared = await this.exec(
-      ['sh', '-c', 'mkdir -p -- "$1" && { stat -c %a -- "$2" 2>/dev/null || true; }', 'sh', parent, target],
-      { timeoutMs: 30_000 },
-    );
-    if (prepared.exitCode !== 0) {
-      throw new Error(`Could not create ${parent} in the sandbox: ${prepared.stderr.trim() || `mkdir exited with ${prepared.exitCode}`}`);
-    }
-    const existingMode = /^[0-7]{3,4}$/.test(prepared.stdout.trim()) ? Number.parseInt(prepared.stdout.trim(), 8) : undefined;
+    if (this.stopped || this.stopReason) throw new SandboxStoppedError(this.sessionId, this.exit?.reason ?? this.stopReason);
 
     const body = typeof content === 'string' ? Buffer.from(content, 'utf8') : content;
-    const pack = tarStream.pack();
-    pack.entry(
-      { name, type: 'file', size: body.length, mode: existingMode ?? 0o644, uid: SANDBOX_UID, gid: SANDBOX_GID, mtime: new Date() },
-      body,
-    );
-    pack.finalize();
-    // A buffered archive lets Docker see its length up front; files written this way are small.
-    const chunks: Buffer[] = [];
-    for await (const chunk of pack) chunks.push(chunk as Buffer);
+    const timeoutSeconds = Math.ceil(WRITE_TIMEOUT_MS / 1000);
+    let result: ExecWithInputResult;
     try {
-      await this.container.putArchive(Buffer.concat(chunks), { path: parent });
+      result = await execWithInput({
+        docker: this.docker,
+        container: this.container,
+        argv: ['timeout', '-s', 'KILL', `${timeoutSeconds}s`, ...writeFileArgv(target, body.length)],
+        input: body,
+        user: SANDBOX_USER,
+        timeoutMs: WRITE_TIMEOUT_MS + SERVER_TIMEOUT_GRACE_MS,
+      });
     } catch (error) {
       throw await this.translateGone(error);
     }
+    if (result.exitCode === 0) return;
+    if (result.exitCode === undefined || result.exitCode >= 128) {
+      const reason = await this.stoppedReason(1_000);
+      if (reason !== null) throw new SandboxStoppedError(this.sessionId, reason);
+    }
+    throw new Error(describeWriteFailure(target, result));
   }
 
   destroy(): Promise<void> {
@@ -380,6 +469,7 @@ export class DockerSandbox implements Sandbox {
 
   private stopWatching(): void {
     clearTimeout(this.wallClockTimer);
+    this.diskWatchdog?.stop();
     this.oomEvents?.destroy();
     this.oomEvents = undefined;
   }
