@@ -4,6 +4,7 @@ import { Writable, type Duplex, type Readable } from 'node:stream';
 import type Dockerode from 'dockerode';
 import type { Logger } from '../../logger.js';
 import type { ExecOptions, ExecResult, ExecStream, Sandbox, SandboxExit } from '../runtime.js';
+import { execExitCode } from './exec-exit-code.js';
 import { streamExecOutput } from './exec-stream.js';
 import type { DiskUsageMeter } from './disk-usage.js';
 import { DiskWatchdog } from './disk-watchdog.js';
@@ -324,7 +325,7 @@ export class DockerSandbox implements Sandbox {
   /** The exit code of a command whose output has ended; a SandboxStoppedError when the sandbox died under it. */
   private async settleExec(started: StartedExec): Promise<{ exitCode: number; timedOut: boolean }> {
     const { exec, execId, timeoutSeconds, startedAt } = started;
-    const exitCode = await this.exitCodeOf(exec);
+    const exitCode = await execExitCode(exec);
     const elapsedMs = Date.now() - startedAt;
     // 137 is also what a command killed for another reason (OOM, kill -9) reports: only the
     // wrapper's own deadline makes it a timeout.
@@ -472,20 +473,6 @@ export class DockerSandbox implements Sandbox {
     this.diskWatchdog?.stop();
     this.oomEvents?.destroy();
     this.oomEvents = undefined;
-  }
-
-  /** Reads an exec's exit code; Docker can report Running for a moment after the stream ends. */
-  private async exitCodeOf(exec: Dockerode.Exec): Promise<number | undefined> {
-    for (let attempt = 0; attempt < 20; attempt += 1) {
-      try {
-        const info = await exec.inspect();
-        if (!info.Running && typeof info.ExitCode === 'number') return info.ExitCode;
-      } catch {
-        return undefined;
-      }
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    return undefined;
   }
 
   /**

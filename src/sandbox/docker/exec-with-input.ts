@@ -1,5 +1,6 @@
 import { Writable, type Duplex } from 'node:stream';
 import type Dockerode from 'dockerode';
+import { execExitCode } from './exec-exit-code.js';
 
 export interface ExecWithInputOptions {
   docker: Dockerode;
@@ -74,19 +75,5 @@ export async function execWithInput(options: ExecWithInputOptions): Promise<Exec
     stream.destroy();
     return { exitCode: undefined, stdout: stdout.text(), stderr: stderr.text(), timedOut: true };
   }
-  return { exitCode: await exitCodeOf(exec), stdout: stdout.text(), stderr: stderr.text(), timedOut: false };
-}
-
-/** Docker can report an exec as running for a moment after its stream ended. */
-async function exitCodeOf(exec: Dockerode.Exec): Promise<number | undefined> {
-  for (let attempt = 0; attempt < 20; attempt += 1) {
-    try {
-      const info = await exec.inspect();
-      if (!info.Running && typeof info.ExitCode === 'number') return info.ExitCode;
-    } catch {
-      return undefined;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  return undefined;
+  return { exitCode: await execExitCode(exec), stdout: stdout.text(), stderr: stderr.text(), timedOut: false };
 }
