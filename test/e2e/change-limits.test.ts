@@ -1,14 +1,10 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { git, makeRepo } from '../helpers/git-fixtures.js';
-import { ensureTestImage } from '../helpers/sandbox-image.js';
-import { startScriptedLLM } from '../helpers/scripted-llm-server.js';
-import { startTestApp, waitForFinal, type StartedTestApp } from '../helpers/test-app.js';
+import { describe, expect, it } from 'vitest';
+import { useAppHarness } from '../helpers/app-harness.js';
+import { git } from '../helpers/git-fixtures.js';
+import { waitForFinal } from '../helpers/test-app.js';
 
 const run = promisify(execFile);
 const MiB = 1024 * 1024;
@@ -51,28 +47,11 @@ function watchMemory() {
 }
 
 describe('change limits, with the real sandbox and real git', () => {
-  let image: string;
-  let tmp: string;
-  let started: StartedTestApp | undefined;
-  let llm: Awaited<ReturnType<typeof startScriptedLLM>> | undefined;
-
-  beforeAll(async () => {
-    image = await ensureTestImage();
-  }, 900_000);
-
-  afterEach(async () => {
-    await started?.stop();
-    await llm?.close();
-    started = undefined;
-    llm = undefined;
-    if (tmp) rmSync(tmp, { recursive: true, force: true });
-  });
+  const harness = useAppHarness('e2e-limits');
 
   async function runSession(command: string, env: Record<string, string> = {}) {
-    tmp = mkdtempSync(join(tmpdir(), 'telecoder-e2e-limits-'));
-    const repo = makeRepo(join(tmp, 'project'), { 'README.md': '# Widgets\n' });
-    llm = await startScriptedLLM(agentRuns(command));
-    started = await startTestApp({ image, llmUrl: llm.url, provider: 'anthropic', env });
+    const repo = harness.localRepo({ 'README.md': '# Widgets\n' });
+    const started = await harness.start({ script: agentRuns(command), env });
     const response = await fetch(`${started.url}/api/sessions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -82,7 +61,7 @@ describe('change limits, with the real sandbox and real git', () => {
     const { id } = (await response.json()) as { id: string };
     const session = await waitForFinal(started.app, id, 300_000);
     // The command really ran: its output went back to the model.
-    expect(JSON.stringify(llm.requests.at(-1)!.body)).toContain('ran-it');
+    expect(JSON.stringify(harness.llm.requests.at(-1)!.body)).toContain('ran-it');
     const branches = git(repo, 'branch', '--list', 'telecoder/*');
     return { session, repo, branches };
   }

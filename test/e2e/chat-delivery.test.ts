@@ -1,15 +1,13 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { git, makeBareRemote } from '../helpers/git-fixtures.js';
-import { startGitHttpServer, type GitHttpServer, type GitHttpServerOptions } from '../helpers/git-http-server.js';
+import { describe, expect, it } from 'vitest';
+import { useAppHarness } from '../helpers/app-harness.js';
+import { git } from '../helpers/git-fixtures.js';
+import { type GitHttpServerOptions } from '../helpers/git-http-server.js';
 import { setupGitHubMock } from '../helpers/github-mock.js';
-import { ensureTestImage } from '../helpers/sandbox-image.js';
-import { startScriptedLLM } from '../helpers/scripted-llm-server.js';
-import { startTestApp, type StartedTestApp, type TestAppOptions } from '../helpers/test-app.js';
-
-type ScriptedLLM = Awaited<ReturnType<typeof startScriptedLLM>>;
+import { type ScriptStep } from '../helpers/scripted-llm-server.js';
+import { callApi } from '../helpers/session-api.js';
+import { type TestAppOptions } from '../helpers/test-app.js';
 
 const finish = (summary: string) => ({ toolCalls: [{ name: 'finish', arguments: { summary } }] });
 const writeFile = (path: string, content: string) => ({ toolCalls: [{ name: 'write_file', arguments: { path, content } }] });
@@ -45,47 +43,17 @@ async function settledWithin(promise: Promise<unknown>, ms: number): Promise<boo
 }
 
 describe('chat delivery: /pr is retryable until the pull request exists, and stop or shutdown never removes the clone under a push', () => {
-  let image: string;
-  let tmp: string | undefined;
-  let started: StartedTestApp | undefined;
-  let llm: ScriptedLLM | undefined;
-  let gitServer: GitHttpServer | undefined;
   const github = setupGitHubMock();
-
-  beforeAll(async () => {
-    image = await ensureTestImage();
-  }, 900_000);
-
-  afterEach(async () => {
-    await started?.stop();
-    await llm?.close();
-    await gitServer?.close();
-    started = undefined;
-    llm = undefined;
-    gitServer = undefined;
-    if (tmp) rmSync(tmp, { recursive: true, force: true });
-    tmp = undefined;
-  });
+  const harness = useAppHarness('chat-delivery');
 
   /** acme/widgets behind a real git HTTP server (which `intercept` may hold or fail), and the app. */
-  async function startWith(script: Parameters<typeof startScriptedLLM>[0], options: { intercept?: GitHttpServerOptions['intercept']; app?: Partial<TestAppOptions> } = {}) {
-    tmp = mkdtempSync(join(tmpdir(), 'telecoder-chat-delivery-'));
-    const remotes = join(tmp, 'remotes');
-    const bare = makeBareRemote(join(remotes, 'acme', 'widgets.git'), { 'README.md': '# Widgets\n' });
-    gitServer = await startGitHttpServer({ root: remotes, ...(options.intercept ? { intercept: options.intercept } : {}) });
-    llm = await startScriptedLLM(script);
-    started = await startTestApp({ image, llmUrl: llm.url, provider: 'anthropic', gitUrl: gitServer.url, ...options.app });
+  async function startWith(script: ScriptStep[], options: { intercept?: GitHttpServerOptions['intercept']; app?: Partial<TestAppOptions> } = {}) {
+    const { bare, gitUrl } = await harness.remoteOverHttp({ 'README.md': '# Widgets\n' }, options.intercept ? { intercept: options.intercept } : {});
+    await harness.start({ script, gitUrl, ...options.app });
     return bare;
   }
 
-  async function call(method: 'GET' | 'POST', path: string, body?: unknown) {
-    const response = await fetch(`${started!.url}${path}`, {
-      method,
-      headers: { 'content-type': 'application/json' },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    return { status: response.status, body: (await response.json()) as any };
-  }
+  const call = (method: 'GET' | 'POST', path: string, body?: unknown) => callApi(harness.url, method, path, body);
 
   async function chatUntilIdle(prompt: string): Promise<string> {
     const created = await call('POST', '/api/sessions', { repo: 'acme/widgets', prompt, mode: 'chat' });
@@ -93,7 +61,7 @@ describe('chat delivery: /pr is retryable until the pull request exists, and sto
     const id = created.body.id as string;
     const deadline = Date.now() + 90_000;
     for (;;) {
-      const session = started!.app.store.getSession(id)!;
+      const session = harness.app.store.getSession(id)!;
       if (session.status === 'idle') return id;
       if (['complete', 'error', 'stopped'].includes(session.status)) throw new Error(`chat ended ${session.status}: ${session.error}`);
       if (Date.now() > deadline) throw new Error(`chat still ${session.status}`);
@@ -126,7 +94,7 @@ describe('chat delivery: /pr is retryable until the pull request exists, and sto
     expect(first.body.error).toMatch(/ask for it again/);
     // The push happened before GitHub refused the pull request.
     const pushed = git(bare, 'rev-parse', branch);
-    expect(started!.app.store.getSession(id)!.prNumber).toBeNull();
+    expect(harness.app.store.getSession(id)!.prNumber).toBeNull();
 
     const retried = await call('POST', `/api/sessions/${id}/pr`);
     expect(retried.status).toBe(201);
@@ -140,7 +108,7 @@ describe('chat delivery: /pr is retryable until the pull request exists, and sto
     expect(git(bare, 'rev-parse', branch)).toBe(pushed);
     expect(git(bare, 'show', `${branch}:a.txt`)).toBe('first');
     expect(git(bare, 'ls-tree', '--name-only', branch, '.github/workflows/ci.yml')).toBe('');
-    expect(started!.app.store.getSession(id)).toMatchObject({ prNumber: 12, status: 'idle' });
+    expect(harness.app.store.getSession(id)).toMatchObject({ prNumber: 12, status: 'idle' });
 
     // Now there is nothing left to do.
     const again = await call('POST', `/api/sessions/${id}/pr`);
@@ -187,7 +155,7 @@ describe('chat delivery: /pr is retryable until the pull request exists, and sto
       .reply(201, { html_url: 'https://github.com/acme/widgets/pull/14', number: 14 });
 
     const id = await chatUntilIdle('add file a');
-    const clone = join(started!.dataDir, 'workspaces', id);
+    const clone = join(harness.started.dataDir, 'workspaces', id);
     const pr = call('POST', `/api/sessions/${id}/pr`);
     await gate.arrived;
     const stop = call('POST', `/api/sessions/${id}/stop`);
@@ -224,15 +192,15 @@ describe('chat delivery: /pr is retryable until the pull request exists, and sto
       .reply(201, { html_url: 'https://github.com/acme/widgets/pull/15', number: 15 });
 
     const id = await chatUntilIdle('add file a');
-    const clone = join(started!.dataDir, 'workspaces', id);
+    const clone = join(harness.started.dataDir, 'workspaces', id);
     const pr = call('POST', `/api/sessions/${id}/pr`);
     await gate.arrived;
     // Idle for well past its timeout while the push is held: the reaper must leave it alone.
     await new Promise((resolve) => setTimeout(resolve, 2_000));
-    expect(started!.app.store.getSession(id)!.status).toBe('idle');
+    expect(harness.app.store.getSession(id)!.status).toBe('idle');
     expect(existsSync(clone)).toBe(true);
 
-    const closing = started!.app.engine.close();
+    const closing = harness.app.engine.close();
     expect(await settledWithin(closing, 1_500)).toBe(false);
     expect(existsSync(clone)).toBe(true);
     gate.open();
@@ -242,8 +210,8 @@ describe('chat delivery: /pr is retryable until the pull request exists, and sto
     expect(delivered.body).toMatchObject({ number: 15 });
     await closing;
     expect(git(bare, 'show', `telecoder/${id}:a.txt`)).toBe('first');
-    expect(started!.app.store.getSession(id)).toMatchObject({ status: 'error', prNumber: 15 });
-    expect(started!.app.store.getSession(id)!.error).toMatch(/server shut down/);
+    expect(harness.app.store.getSession(id)).toMatchObject({ status: 'error', prNumber: 15 });
+    expect(harness.app.store.getSession(id)!.error).toMatch(/server shut down/);
     expect(existsSync(clone)).toBe(false);
   });
 });

@@ -1,17 +1,13 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { git, makeBareRemote, makeRepo } from '../helpers/git-fixtures.js';
+import { describe, expect, it } from 'vitest';
+import { useAppHarness } from '../helpers/app-harness.js';
+import { git } from '../helpers/git-fixtures.js';
 import { setupGitHubMock } from '../helpers/github-mock.js';
-import { ensureTestImage } from '../helpers/sandbox-image.js';
-import { startScriptedLLM } from '../helpers/scripted-llm-server.js';
+import { type ScriptStep } from '../helpers/scripted-llm-server.js';
+import { callApi } from '../helpers/session-api.js';
 import { freePort } from '../../src/server/free-port.js';
-import { startTestApp, testEnv, waitForFinal, type StartedTestApp } from '../helpers/test-app.js';
-
-type Script = Parameters<typeof startScriptedLLM>[0];
-type ScriptedLLM = Awaited<ReturnType<typeof startScriptedLLM>>;
+import { testEnv, waitForFinal, type TestAppOptions } from '../helpers/test-app.js';
 
 const finish = (summary: string) => ({ toolCalls: [{ name: 'finish', arguments: { summary } }] });
 const writeFile = (path: string, content: string) => ({ toolCalls: [{ name: 'write_file', arguments: { path, content } }] });
@@ -21,40 +17,14 @@ function containersOf(sessionId: string): string {
 }
 
 describe('chat mode: one sandbox for a whole conversation, a pull request when asked', () => {
-  let image: string;
-  let tmp: string | undefined;
-  let started: StartedTestApp | undefined;
-  let llm: ScriptedLLM | undefined;
   const github = setupGitHubMock();
+  const harness = useAppHarness('chat');
 
-  beforeAll(async () => {
-    image = await ensureTestImage();
-  }, 900_000);
-
-  afterEach(async () => {
-    await started?.stop();
-    await llm?.close();
-    started = undefined;
-    llm = undefined;
-    if (tmp) rmSync(tmp, { recursive: true, force: true });
-    tmp = undefined;
-  });
-
-  async function startWith(script: Script, options: Partial<Parameters<typeof startTestApp>[0]> = {}) {
-    tmp ??= mkdtempSync(join(tmpdir(), 'telecoder-chat-'));
-    llm = await startScriptedLLM(script);
-    started = await startTestApp({ image, llmUrl: llm.url, provider: 'anthropic', ...options });
-    return started;
+  async function startWith(script: ScriptStep[], options: Partial<TestAppOptions> = {}) {
+    return harness.start({ script, ...options });
   }
 
-  async function call(method: 'GET' | 'POST', path: string, body?: unknown) {
-    const response = await fetch(`${started!.url}${path}`, {
-      method,
-      headers: { 'content-type': 'application/json' },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    return { status: response.status, body: (await response.json()) as any };
-  }
+  const call = (method: 'GET' | 'POST', path: string, body?: unknown) => callApi(harness.url, method, path, body);
 
   async function createChat(repo: string, prompt: string): Promise<string> {
     const created = await call('POST', '/api/sessions', { repo, prompt, mode: 'chat' });
@@ -68,7 +38,7 @@ describe('chat mode: one sandbox for a whole conversation, a pull request when a
   async function waitForIdle(id: string, timeoutMs = 90_000) {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const session = started!.app.store.getSession(id)!;
+      const session = harness.app.store.getSession(id)!;
       if (session.status === 'idle') return session;
       if (['complete', 'error', 'stopped'].includes(session.status)) {
         throw new Error(`chat ${id} ended ${session.status}: ${session.error}`);
@@ -88,7 +58,7 @@ describe('chat mode: one sandbox for a whole conversation, a pull request when a
       ],
       { env: { TELECODER_CHAT_MAX_MESSAGES: '2' } },
     );
-    const repo = makeRepo(join(tmp!, 'project'), { 'README.md': '# Project\n' });
+    const repo = harness.localRepo({ 'README.md': '# Project\n' });
     const id = await createChat(repo, 'write a note');
 
     const first = await waitForIdle(id);
@@ -99,7 +69,7 @@ describe('chat mode: one sandbox for a whole conversation, a pull request when a
       ['user', 'write a note'],
       ['assistant', 'Wrote notes.txt.'],
     ]);
-    const outputs = started!.app.store.listEvents(id).filter((e) => e.type === 'output').map((e) => e.data);
+    const outputs = harness.app.store.listEvents(id).filter((e) => e.type === 'output').map((e) => e.data);
     expect(outputs).toContain('Wrote notes.txt.');
     const container = containersOf(id);
     expect(container).not.toBe('');
@@ -118,9 +88,9 @@ describe('chat mode: one sandbox for a whole conversation, a pull request when a
     expect(second.usage.turns).toBe(4);
     // The same container served both messages, and the file the first one wrote was still there.
     expect(containersOf(id)).toBe(container);
-    expect(JSON.stringify(llm!.requests[3]!.body)).toContain('remember-42');
+    expect(JSON.stringify(harness.llm.requests[3]!.body)).toContain('remember-42');
     // The second message's prompt carried the conversation so far, labelled.
-    const secondPrompt = JSON.stringify(llm!.requests[2]!.body.messages[0]);
+    const secondPrompt = JSON.stringify(harness.llm.requests[2]!.body.messages[0]);
     expect(secondPrompt).toContain('write a note');
     expect(secondPrompt).toContain('Wrote notes.txt.');
     expect(secondPrompt).toContain('what does the note say?');
@@ -141,7 +111,7 @@ describe('chat mode: one sandbox for a whole conversation, a pull request when a
     expect(git(repo, 'show', `telecoder/${id}:notes.txt`)).toBe('remember-42');
     expect(git(repo, 'log', '-1', '--format=%s', `telecoder/${id}`)).toBe('telecoder: write a note');
     expect(git(repo, 'status', '--porcelain')).toBe('');
-    expect(started!.app.store.getSession(id)!.status).toBe('idle');
+    expect(harness.app.store.getSession(id)!.status).toBe('idle');
 
     const again = await call('POST', `/api/sessions/${id}/pr`);
     expect(again.status).toBe(409);
@@ -151,7 +121,7 @@ describe('chat mode: one sandbox for a whole conversation, a pull request when a
     expect(stopped.status).toBe(200);
     expect(stopped.body.status).toBe('stopped');
     expect(containersOf(id)).toBe('');
-    expect(started!.app.store.listEvents(id).at(-1)!.type).toBe('done');
+    expect(harness.app.store.listEvents(id).at(-1)!.type).toBe('done');
     const ended = await call('POST', `/api/sessions/${id}/messages`, { content: 'hello?' });
     expect(ended.status).toBe(409);
     expect(ended.body.error).toMatch(/has ended/);
@@ -159,7 +129,7 @@ describe('chat mode: one sandbox for a whole conversation, a pull request when a
 
   it('/pr with no changes answers 409, and a task session refuses messages and /pr', async () => {
     await startWith([finish('Nothing to change.'), finish('A task answer.')]);
-    const repo = makeRepo(join(tmp!, 'project'), { 'README.md': '# Project\n' });
+    const repo = harness.localRepo({ 'README.md': '# Project\n' });
     const id = await createChat(repo, 'just look');
     await waitForIdle(id);
     const pr = await call('POST', `/api/sessions/${id}/pr`);
@@ -168,19 +138,18 @@ describe('chat mode: one sandbox for a whole conversation, a pull request when a
     expect(git(repo, 'branch', '--list', `telecoder/${id}`)).toBe('');
 
     const task = await call('POST', '/api/sessions', { repo, prompt: 'a task' });
-    await waitForFinal(started!.app, task.body.id);
+    await waitForFinal(harness.app, task.body.id);
     expect((await call('POST', `/api/sessions/${task.body.id}/messages`, { content: 'hi' })).status).toBe(409);
     expect((await call('POST', `/api/sessions/${task.body.id}/pr`)).status).toBe(409);
   });
 
   it('GitHub: the first /pr opens a pull request quoting the conversation, a later one pushes a fast-forward to it and opens none', async () => {
-    tmp = mkdtempSync(join(tmpdir(), 'telecoder-chat-'));
-    const remotes = join(tmp, 'remotes');
+    const remotes = join(harness.dir(), 'remotes');
     await startWith(
       [writeFile('a.txt', 'first\n'), finish('Added a.txt for @octocat.'), writeFile('b.txt', 'second\n'), finish('Added b.txt.')],
       { gitUrl: `file://${remotes}` },
     );
-    const bare = makeBareRemote(join(remotes, 'acme', 'widgets.git'), { 'README.md': '# Widgets\n' });
+    const { bare } = harness.remote({ 'README.md': '# Widgets\n' });
     let prBody = '';
     github.scope
       .get('/repos/acme/widgets')
@@ -206,7 +175,7 @@ describe('chat mode: one sandbox for a whole conversation, a pull request when a
       expect(prBody).toContain('> Added a.txt for @\u200boctocat.');
       expect(prBody).toContain(id);
       expect(prBody).toMatch(/tokens/);
-      const stored = started!.app.store.getSession(id)!;
+      const stored = harness.app.store.getSession(id)!;
       expect(stored.prUrl).toBe('https://github.com/acme/widgets/pull/9');
       expect(stored.prNumber).toBe(9);
 
@@ -227,24 +196,24 @@ describe('chat mode: one sandbox for a whole conversation, a pull request when a
       env: { TELECODER_CHAT_IDLE_TIMEOUT: '1s' },
       customize: (builder) => builder.withChatReapInterval(200),
     });
-    const repo = makeRepo(join(tmp!, 'project'), { 'README.md': '# Project\n' });
+    const repo = harness.localRepo({ 'README.md': '# Project\n' });
     const id = await createChat(repo, 'say hello');
-    const session = await waitForFinal(started!.app, id, 60_000);
+    const session = await waitForFinal(harness.app, id, 60_000);
     expect(session.status).toBe('complete');
     expect(session.result).toEqual({ type: 'text', content: 'chat closed after 1s idle' });
     expect(containersOf(id)).toBe('');
-    expect(started!.app.store.listMessages(id).map((m) => m.role)).toEqual(['user', 'assistant']);
+    expect(harness.app.store.listMessages(id).map((m) => m.role)).toEqual(['user', 'assistant']);
   });
 
   it('an LLM 500 during a message is told as an error and the chat goes on', async () => {
     const fault = { status: 500, headers: { 'retry-after-ms': '10' }, body: { error: { type: 'api_error', message: 'upstream exploded' } } };
     await startWith([fault, fault, fault, finish('Recovered.')]);
-    const repo = makeRepo(join(tmp!, 'project'), { 'README.md': '# Project\n' });
+    const repo = harness.localRepo({ 'README.md': '# Project\n' });
     const id = await createChat(repo, 'try this');
     await waitForIdle(id);
-    const events = started!.app.store.listEvents(id);
+    const events = harness.app.store.listEvents(id);
     expect(events.some((e) => e.type === 'error' && String(e.data).includes('500'))).toBe(true);
-    let messages = started!.app.store.listMessages(id);
+    let messages = harness.app.store.listMessages(id);
     expect(messages.map((m) => m.role)).toEqual(['user', 'assistant']);
     expect(messages[1]!.content).toMatch(/^Error: .*500/);
     expect(containersOf(id)).not.toBe('');
@@ -252,19 +221,19 @@ describe('chat mode: one sandbox for a whole conversation, a pull request when a
     expect((await call('POST', `/api/sessions/${id}/messages`, { content: 'try again' })).status).toBe(202);
     const session = await waitForIdle(id);
     expect(session.error).toBeNull();
-    messages = started!.app.store.listMessages(id);
+    messages = harness.app.store.listMessages(id);
     expect(messages.at(-1)).toMatchObject({ role: 'assistant', content: 'Recovered.' });
   });
 
   it('a server shutdown ends an open chat as interrupted and removes its container', async () => {
     await startWith([finish('Hello.')]);
-    const repo = makeRepo(join(tmp!, 'project'), { 'README.md': '# Project\n' });
+    const repo = harness.localRepo({ 'README.md': '# Project\n' });
     const id = await createChat(repo, 'say hello');
     await waitForIdle(id);
     expect(containersOf(id)).not.toBe('');
-    const dataDir = started!.dataDir;
-    await started!.stop({ keepData: true });
-    started = await startTestApp({ image, llmUrl: llm!.url, provider: 'anthropic', dataDir });
+    const dataDir = harness.started.dataDir;
+    await harness.stop({ keepData: true });
+    const started = await harness.start({ dataDir });
     const session = started.app.store.getSession(id)!;
     expect(session.status).toBe('error');
     expect(session.error).toMatch(/^interrupted: the TeleCoder server shut down/);
@@ -273,12 +242,12 @@ describe('chat mode: one sandbox for a whole conversation, a pull request when a
 
   it('a server killed with an idle chat: after restart the chat ends as interrupted and its container is gone', async () => {
     await startWith([finish('Hello.')]);
-    const repo = makeRepo(join(tmp!, 'project'), { 'README.md': '# Project\n' });
-    const dataDir = join(tmp!, 'data');
+    const repo = harness.localRepo({ 'README.md': '# Project\n' });
+    const dataDir = join(harness.dir(), 'data');
     const port = await freePort('127.0.0.1');
     const env = {
       ...process.env,
-      ...testEnv({ image, llmUrl: llm!.url, provider: 'anthropic', dataDir }),
+      ...testEnv({ image: harness.image, llmUrl: harness.llm.url, provider: 'anthropic', dataDir }),
       TELECODER_ADDR: `127.0.0.1:${port}`,
       LOG_LEVEL: 'warn' as const,
     };
@@ -306,8 +275,8 @@ describe('chat mode: one sandbox for a whole conversation, a pull request when a
       child.kill('SIGKILL');
       await new Promise((r) => child.once('exit', r));
 
-      await started!.stop();
-      started = await startTestApp({ image, llmUrl: llm!.url, provider: 'anthropic', dataDir });
+      await harness.stop();
+      const started = await harness.start({ dataDir });
       const session = started.app.store.getSession(id)!;
       expect(session.status).toBe('error');
       expect(session.error).toBe(

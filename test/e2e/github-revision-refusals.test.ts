@@ -6,17 +6,11 @@
  * the pull request has to be looked up to know (a `/telecoder` comment), and silence when the
  * event itself shows it (a line comment on a fork's pull request).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { example } from '../fixtures/github/index.js';
-import { makeBareRemote } from '../helpers/git-fixtures.js';
-import { appEnv, appPrivateKey, deliver, installationToken, TEST_INSTALLATION_ID } from '../helpers/github-app-webhooks.js';
+import { useGitHubAppServer } from '../helpers/github-app-server.js';
+import { deliver, installationToken, TEST_INSTALLATION_ID } from '../helpers/github-app-webhooks.js';
 import { setupGitHubMock } from '../helpers/github-mock.js';
-import { ensureTestImage } from '../helpers/sandbox-image.js';
-import { startScriptedLLM } from '../helpers/scripted-llm-server.js';
-import { startTestApp, type StartedTestApp } from '../helpers/test-app.js';
 
 const SECRET = 'revision-refusals-secret';
 const REPO = '/repos/Codertocat/Hello-World';
@@ -25,41 +19,18 @@ const PR = 7;
 
 describe('comment triggers on pull requests TeleCoder must not push to', () => {
   const github = setupGitHubMock();
-  let tmp: string;
-  let started: StartedTestApp;
-  let llm: Awaited<ReturnType<typeof startScriptedLLM>>;
-
-  beforeAll(async () => {
-    process.env.NO_SMEE_SETUP = 'true';
-    const image = await ensureTestImage();
-    tmp = mkdtempSync(join(tmpdir(), 'telecoder-revision-refusals-'));
-    makeBareRemote(join(tmp, 'remotes', 'Codertocat', 'Hello-World.git'), { 'README.md': '# Hello\n' });
-    // Any model call at all would mean a session ran.
-    llm = await startScriptedLLM([]);
-    started = await startTestApp({
-      image,
-      llmUrl: llm.url,
-      provider: 'anthropic',
-      gitUrl: `file://${join(tmp, 'remotes')}`,
-      env: appEnv(appPrivateKey(), SECRET),
-    });
-  }, 900_000);
-
-  afterAll(async () => {
-    await started?.stop();
-    await llm?.close();
-    rmSync(tmp, { recursive: true, force: true });
-  });
+  // Any model call at all would mean a session ran.
+  const appServer = useGitHubAppServer({ prefix: 'revision-refusals', secret: SECRET, script: [] });
 
   afterEach(async () => {
-    await started.app.githubIdle();
+    await appServer.app.githubIdle();
   });
 
   /** Nothing ran: no session stored, no sandbox of this server on the Docker engine, no model call. */
   async function expectNothingStarted() {
-    expect(started.app.store.listSessions()).toHaveLength(0);
-    expect(await started.app.runtime.listManaged()).toEqual([]);
-    expect(llm.requests).toHaveLength(0);
+    expect(appServer.app.store.listSessions()).toHaveLength(0);
+    expect(await appServer.app.runtime.listManaged()).toEqual([]);
+    expect(appServer.llm.requests).toHaveLength(0);
   }
 
   /** Mocks up to the pull request lookup: a token, the commenter's write access, the PR as GitHub has it. */
@@ -101,9 +72,9 @@ describe('comment triggers on pull requests TeleCoder must not push to', () => {
     ['the default branch', { ref: 'main', repo: 'Codertocat/Hello-World' }, /comes from the default branch `main`, which TeleCoder never pushes to/],
   ])('`/telecoder` on a pull request whose head is %s: refused with the reason, nothing started', async (_name, head, reason) => {
     const refusals = lookupMocks(head);
-    const answer = await deliver(started.url, { event: 'issue_comment', payload: commandComment(), secret: SECRET });
+    const answer = await deliver(appServer.url, { event: 'issue_comment', payload: commandComment(), secret: SECRET });
     expect(answer.status).toBe(200);
-    await started.app.githubIdle();
+    await appServer.app.githubIdle();
     expect(refusals).toHaveLength(1);
     expect(refusals[0]).toMatch(/^🚫 /);
     expect(refusals[0]).toMatch(reason);
@@ -117,9 +88,9 @@ describe('comment triggers on pull requests TeleCoder must not push to', () => {
     payload.comment = { ...payload.comment, body: 'Rename the greeting', pull_request_review_id: 555 };
     (payload as { installation?: typeof INSTALLATION }).installation = INSTALLATION;
     // No mock at all: any request to GitHub would fail the test as unmatched.
-    const answer = await deliver(started.url, { event: 'pull_request_review_comment', payload, secret: SECRET });
+    const answer = await deliver(appServer.url, { event: 'pull_request_review_comment', payload, secret: SECRET });
     expect(answer.status).toBe(200);
-    await started.app.githubIdle();
+    await appServer.app.githubIdle();
     await expectNothingStarted();
   });
 
@@ -143,9 +114,9 @@ describe('comment triggers on pull requests TeleCoder must not push to', () => {
       .get(`${REPO}/pulls/${PR}/reviews/556/comments`)
       .query(true)
       .reply(200, [{ id: 654 }]);
-    const answer = await deliver(started.url, { event: 'pull_request_review_comment', payload, secret: SECRET });
+    const answer = await deliver(appServer.url, { event: 'pull_request_review_comment', payload, secret: SECRET });
     expect(answer.status).toBe(200);
-    await started.app.githubIdle();
+    await appServer.app.githubIdle();
     expect(refusals).toEqual([`🚫 Pull request #${PR} comes from the default branch \`${defaultBranch}\`, which TeleCoder never pushes to.`]);
     await expectNothingStarted();
   });

@@ -1,18 +1,14 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { resolve } from 'node:path';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { refusalMessage } from '../../src/github/refusal-message.js';
 import { example } from '../fixtures/github/index.js';
-import { makeBareRemote } from '../helpers/git-fixtures.js';
-import { appEnv, appPrivateKey, deliver, installationToken, TEST_INSTALLATION_ID } from '../helpers/github-app-webhooks.js';
+import { useGitHubAppServer } from '../helpers/github-app-server.js';
+import { deliver, installationToken, TEST_INSTALLATION_ID } from '../helpers/github-app-webhooks.js';
 import { setupGitHubMock } from '../helpers/github-mock.js';
-import { ensureTestImage } from '../helpers/sandbox-image.js';
-import { startScriptedLLM } from '../helpers/scripted-llm-server.js';
-import { startTestApp, waitForFinal, type StartedTestApp } from '../helpers/test-app.js';
+import { waitForFinal } from '../helpers/test-app.js';
 
 // GitHub's documented test vector (https://docs.github.com/webhooks/using-webhooks/validating-webhook-deliveries).
 const SECRET = "It's a Secret to Everybody";
@@ -32,37 +28,21 @@ function labeled(login: string, type = 'User') {
 
 describe('GitHub webhooks: signatures, deliveries, actors and permissions', () => {
   const github = setupGitHubMock();
-  let tmp: string;
-  let started: StartedTestApp;
-  let llm: Awaited<ReturnType<typeof startScriptedLLM>>;
+  const appServer = useGitHubAppServer({
+    prefix: 'webhooks',
+    secret: SECRET,
+    script: Array.from({ length: 10 }, () => ({ toolCalls: [{ name: 'finish', arguments: { summary: 'nothing to change' } }] })),
+  });
   let instance: string;
 
-  beforeAll(async () => {
-    process.env.NO_SMEE_SETUP = 'true';
-    const image = await ensureTestImage();
-    tmp = mkdtempSync(join(tmpdir(), 'telecoder-webhooks-'));
-    makeBareRemote(join(tmp, 'remotes', 'Codertocat', 'Hello-World.git'), { 'README.md': '# Hello\n' });
-    llm = await startScriptedLLM(Array.from({ length: 10 }, () => ({ toolCalls: [{ name: 'finish', arguments: { summary: 'nothing to change' } }] })));
-    started = await startTestApp({
-      image,
-      llmUrl: llm.url,
-      provider: 'anthropic',
-      gitUrl: `file://${join(tmp, 'remotes')}`,
-      env: appEnv(appPrivateKey(), SECRET),
-    });
-    instance = createHash('sha256').update(resolve(started.dataDir)).digest('hex').slice(0, 12);
-  }, 900_000);
-
-  afterAll(async () => {
-    await started?.stop();
-    await llm?.close();
-    rmSync(tmp, { recursive: true, force: true });
+  beforeAll(() => {
+    instance = createHash('sha256').update(resolve(appServer.started.dataDir)).digest('hex').slice(0, 12);
   });
 
   afterEach(async () => {
     // Sessions finish and their comments are final before the mocks of a test are checked.
-    for (const session of started.app.store.listSessions()) await waitForFinal(started.app, session.id);
-    await started.app.githubIdle();
+    for (const session of appServer.app.store.listSessions()) await waitForFinal(appServer.app, session.id);
+    await appServer.app.githubIdle();
   });
 
   const containers = () =>
@@ -72,13 +52,13 @@ describe('GitHub webhooks: signatures, deliveries, actors and permissions', () =
 
   describe('signature and request checks', () => {
     it("accepts GitHub's test vector (the body is not an event, so it is refused as such, never as unsigned)", async () => {
-      const answer = await deliver(started.url, { event: 'ping', body: VECTOR_BODY, secret: null, headers: { 'x-hub-signature-256': VECTOR_SIGNATURE } });
+      const answer = await deliver(appServer.url, { event: 'ping', body: VECTOR_BODY, secret: null, headers: { 'x-hub-signature-256': VECTOR_SIGNATURE } });
       expect([401, 403]).not.toContain(answer.status);
       expect(answer.status).toBeLessThan(500);
       expect(answer.text).not.toMatch(/signature/i);
 
       // The same body with one byte changed fails on the signature.
-      const changed = await deliver(started.url, { event: 'ping', body: 'Hello, World?', secret: null, headers: { 'x-hub-signature-256': VECTOR_SIGNATURE } });
+      const changed = await deliver(appServer.url, { event: 'ping', body: 'Hello, World?', secret: null, headers: { 'x-hub-signature-256': VECTOR_SIGNATURE } });
       expect(changed.status).toBe(400);
       expect(changed.text).toMatch(/signature does not match/);
     });
@@ -89,10 +69,10 @@ describe('GitHub webhooks: signatures, deliveries, actors and permissions', () =
       ['a SHA-1 signature only', { secret: null, headers: { 'x-hub-signature': 'sha1=0123456789abcdef0123456789abcdef01234567' } }],
       ['a truncated signature', { secret: null, headers: { 'x-hub-signature-256': VECTOR_SIGNATURE.slice(0, 40) } }],
     ] as const)('refuses a delivery with %s: 4xx, nothing stored', async (_name, variant) => {
-      const answer = await deliver(started.url, { event: 'issues', payload: labeled('Codertocat'), ...variant });
+      const answer = await deliver(appServer.url, { event: 'issues', payload: labeled('Codertocat'), ...variant });
       expect(answer.status).toBeGreaterThanOrEqual(400);
       expect(answer.status).toBeLessThan(500);
-      expect(started.app.store.listSessions()).toHaveLength(0);
+      expect(appServer.app.store.listSessions()).toHaveLength(0);
     });
 
     it('refuses a body whose one byte was changed after signing', async () => {
@@ -100,20 +80,20 @@ describe('GitHub webhooks: signatures, deliveries, actors and permissions', () =
       const { sign } = await import('@octokit/webhooks-methods');
       const signature = await sign(SECRET, body);
       const tampered = body.replace('"Codertocat"', '"Codertocas"');
-      const answer = await deliver(started.url, { event: 'issues', body: tampered, secret: null, headers: { 'x-hub-signature-256': signature } });
+      const answer = await deliver(appServer.url, { event: 'issues', body: tampered, secret: null, headers: { 'x-hub-signature-256': signature } });
       expect(answer.status).toBe(400);
-      expect(started.app.store.listSessions()).toHaveLength(0);
+      expect(appServer.app.store.listSessions()).toHaveLength(0);
     });
 
     it('answers 415 to a non-JSON content type and 400 to a missing delivery id', async () => {
-      const form = await deliver(started.url, { event: 'issues', payload: labeled('Codertocat'), secret: SECRET, headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+      const form = await deliver(appServer.url, { event: 'issues', payload: labeled('Codertocat'), secret: SECRET, headers: { 'content-type': 'application/x-www-form-urlencoded' } });
       expect(form.status).toBe(415);
-      const noId = await deliver(started.url, { event: 'issues', payload: labeled('Codertocat'), secret: SECRET, headers: { 'x-github-delivery': undefined } });
+      const noId = await deliver(appServer.url, { event: 'issues', payload: labeled('Codertocat'), secret: SECRET, headers: { 'x-github-delivery': undefined } });
       expect(noId.status).toBe(400);
-      expect(started.app.store.listSessions()).toHaveLength(0);
+      expect(appServer.app.store.listSessions()).toHaveLength(0);
     });
     it('refuses a body over 25 MB (413) and one with no declared length (411) before reading it', async () => {
-      const { hostname, port } = new URL(started.url);
+      const { hostname, port } = new URL(appServer.url);
       const answer = (headers: Record<string, string>, body?: string) =>
         new Promise<number>((resolve, reject) => {
           const req = httpRequest({ host: hostname, port, method: 'POST', path: '/api/github/webhooks', headers }, (res) => {
@@ -128,8 +108,8 @@ describe('GitHub webhooks: signatures, deliveries, actors and permissions', () =
       const common = { 'content-type': 'application/json', 'x-github-event': 'issues', 'x-github-delivery': 'big-1', 'x-hub-signature-256': 'sha256=00' };
       expect(await answer({ ...common, 'content-length': String(26 * 1024 * 1024) })).toBe(413);
       expect(await answer({ ...common, 'transfer-encoding': 'chunked' }, '{}')).toBe(411);
-      expect(started.app.store.listSessions()).toHaveLength(0);
-      expect((await fetch(`${started.url}/health`)).status).toBe(200);
+      expect(appServer.app.store.listSessions()).toHaveLength(0);
+      expect((await fetch(`${appServer.url}/health`)).status).toBe(200);
     });
   });
 
@@ -157,12 +137,12 @@ describe('GitHub webhooks: signatures, deliveries, actors and permissions', () =
         .reply(200, { ...answer, user: { login } })
         .post(`${REPO}/issues/1/comments`, (body: { body: string }) => (comments.push(body.body), true))
         .reply(201, { id: 5001 });
-      const response = await deliver(started.url, { event: 'issues', payload: labeled(login), secret: SECRET });
+      const response = await deliver(appServer.url, { event: 'issues', payload: labeled(login), secret: SECRET });
       expect(response.status).toBe(200);
       // The refusal is written after the answer, so a burst of deliveries is answered at once.
-      await started.app.githubIdle();
+      await appServer.app.githubIdle();
       expect(comments).toEqual([refusalMessage(login)]);
-      expect(started.app.store.listSessions()).toHaveLength(0);
+      expect(appServer.app.store.listSessions()).toHaveLength(0);
       expect(containers()).toBe('');
     });
 
@@ -170,9 +150,9 @@ describe('GitHub webhooks: signatures, deliveries, actors and permissions', () =
       ['a [bot] account', 'dependabot[bot]', 'User'],
       ['another App', 'some-app', 'Bot'],
     ])('ignores %s silently: no API call at all', async (_name, login, type) => {
-      const response = await deliver(started.url, { event: 'issues', payload: labeled(login, type), secret: SECRET });
+      const response = await deliver(appServer.url, { event: 'issues', payload: labeled(login, type), secret: SECRET });
       expect(response.status).toBe(200);
-      expect(started.app.store.listSessions()).toHaveLength(0);
+      expect(appServer.app.store.listSessions()).toHaveLength(0);
       expect(containers()).toBe('');
     });
 
@@ -181,9 +161,9 @@ describe('GitHub webhooks: signatures, deliveries, actors and permissions', () =
       payload.comment.body = '/telecoder do it again';
       payload.sender = { ...payload.sender, login: 'telecoder[bot]', type: 'Bot' };
       (payload as { installation?: { id: number; node_id: string } }).installation = { id: TEST_INSTALLATION_ID, node_id: 'MDIz' };
-      const response = await deliver(started.url, { event: 'issue_comment', payload, secret: SECRET });
+      const response = await deliver(appServer.url, { event: 'issue_comment', payload, secret: SECRET });
       expect(response.status).toBe(200);
-      expect(started.app.store.listSessions()).toHaveLength(0);
+      expect(appServer.app.store.listSessions()).toHaveLength(0);
     });
 
     it('leaves a line comment of a multi-comment review to the review event: no session, no answer', async () => {
@@ -199,9 +179,9 @@ describe('GitHub webhooks: signatures, deliveries, actors and permissions', () =
         .get(`${REPO}/pulls/${pr}/reviews/555/comments`)
         .query(true)
         .reply(200, [{ id: 1 }, { id: 2 }]);
-      const response = await deliver(started.url, { event: 'pull_request_review_comment', payload, secret: SECRET });
+      const response = await deliver(appServer.url, { event: 'pull_request_review_comment', payload, secret: SECRET });
       expect(response.status).toBe(200);
-      expect(started.app.store.listSessions()).toHaveLength(0);
+      expect(appServer.app.store.listSessions()).toHaveLength(0);
     });
 
     /** Everything an accepted issue task asks of GitHub, for `sessions` sessions of one test. */
@@ -243,20 +223,20 @@ describe('GitHub webhooks: signatures, deliveries, actors and permissions', () =
       noRepoConfig();
       const { tracking, edits } = acceptedTaskMocks(7000);
       github.scope.get(`${REPO}/collaborators/${login}/permission`).reply(200, { ...answer, user: { login } });
-      const before = started.app.store.listSessions().length;
-      const response = await deliver(started.url, { event: 'issues', payload: labeled(login), secret: SECRET });
+      const before = appServer.app.store.listSessions().length;
+      const response = await deliver(appServer.url, { event: 'issues', payload: labeled(login), secret: SECRET });
       expect(response.status).toBe(200);
-      const sessions = started.app.store.listSessions();
+      const sessions = appServer.app.store.listSessions();
       expect(sessions).toHaveLength(before + 1);
       expect(sessions[0]!.origin).toMatchObject({ kind: 'github', requestedBy: login, number: 1 });
       expect(sessions[0]!.options).toMatchObject({ issueNumber: 1 });
-      const done = await waitForFinal(started.app, sessions[0]!.id);
+      const done = await waitForFinal(appServer.app, sessions[0]!.id);
       expect(done).toMatchObject({ status: 'complete', result: { type: 'text' } });
-      await started.app.githubIdle();
+      await appServer.app.githubIdle();
       // One tracking comment, created by the reporter and remembered with the session.
       expect(tracking).toHaveLength(1);
       expect(tracking[0]).toMatch(/Queued|Working/);
-      expect(started.app.store.getSession(done.id)!.origin).toMatchObject({ trackingCommentId: 7000 });
+      expect(appServer.app.store.getSession(done.id)!.origin).toMatchObject({ trackingCommentId: 7000 });
       expect(edits.at(-1)).toContain(`TeleCoder session \`${done.id}\` changed nothing and answered`);
     });
 
@@ -274,9 +254,9 @@ describe('GitHub webhooks: signatures, deliveries, actors and permissions', () =
       github.scope.get(/\/repos\/Codertocat\/Hello-World\/contents\/.*telecoder\.yml/).reply(200, yaml);
       acceptedTaskMocks(7200);
       github.scope.get(`${REPO}/collaborators/${login}/permission`).reply(200, { permission: 'write', role_name: 'write', user: { login } });
-      const response = await deliver(started.url, { event: 'issues', payload: labeled(login), secret: SECRET });
+      const response = await deliver(appServer.url, { event: 'issues', payload: labeled(login), secret: SECRET });
       expect(response.status).toBe(200);
-      const [session] = started.app.store.listSessions();
+      const [session] = appServer.app.store.listSessions();
       expect(session!.options).toMatchObject({
         issueNumber: 1,
         draft: true,
@@ -286,21 +266,21 @@ describe('GitHub webhooks: signatures, deliveries, actors and permissions', () =
         instructions: 'Keep it small.',
         allowWorkflowChanges: true,
       });
-      await waitForFinal(started.app, session!.id);
-      await started.app.githubIdle();
+      await waitForFinal(appServer.app, session!.id);
+      await appServer.app.githubIdle();
     });
 
     it('creates exactly one session when the same delivery arrives five times at once', async () => {
       noRepoConfig(5);
       acceptedTaskMocks(7100);
       github.scope.get(`${REPO}/collaborators/person-dup/permission`).reply(200, { permission: 'admin', role_name: 'admin', user: { login: 'person-dup' } });
-      const before = started.app.store.listSessions().length;
+      const before = appServer.app.store.listSessions().length;
       const payload = labeled('person-dup');
       const answers = await Promise.all(
-        Array.from({ length: 5 }, () => deliver(started.url, { event: 'issues', payload, id: 'the-same-delivery', secret: SECRET })),
+        Array.from({ length: 5 }, () => deliver(appServer.url, { event: 'issues', payload, id: 'the-same-delivery', secret: SECRET })),
       );
       for (const answer of answers) expect(answer.status).toBe(200);
-      expect(started.app.store.listSessions()).toHaveLength(before + 1);
+      expect(appServer.app.store.listSessions()).toHaveLength(before + 1);
     });
   });
 });

@@ -16,16 +16,9 @@ import { git, makeRepo } from '../helpers/git-fixtures.js';
 import { ensureTestImage } from '../helpers/sandbox-image.js';
 import { startScriptedLLM } from '../helpers/scripted-llm-server.js';
 import { startTestApp, type StartedTestApp } from '../helpers/test-app.js';
+import { waitUntil } from '../helpers/wait-until.js';
 
 type ScriptedLLM = Awaited<ReturnType<typeof startScriptedLLM>>;
-
-async function waitUntil(what: string, probe: () => boolean, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!probe()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 describe('leftovers and neighbours', () => {
   let image: string;

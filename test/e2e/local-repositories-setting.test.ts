@@ -3,41 +3,19 @@
  * choice) decides, not a stand-in for it. A refused request stores nothing and starts nothing.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { makeRepo } from '../helpers/git-fixtures.js';
-import { ensureTestImage } from '../helpers/sandbox-image.js';
-import { startScriptedLLM } from '../helpers/scripted-llm-server.js';
-import { startTestApp, waitForFinal, type StartedTestApp } from '../helpers/test-app.js';
+import { describe, expect, it } from 'vitest';
+import { useAppHarness } from '../helpers/app-harness.js';
+import { waitForFinal } from '../helpers/test-app.js';
 
 const API_TOKEN = 'local-repos-test-token';
 
 describe('local repositories are refused with 403 when TELECODER_ALLOW_LOCAL_REPOS is off', () => {
-  let image: string;
-  let tmp: string;
+  const harness = useAppHarness('local-repos');
   let repo: string;
-  let started: StartedTestApp | undefined;
-  let llm: Awaited<ReturnType<typeof startScriptedLLM>> | undefined;
-
-  beforeAll(async () => {
-    image = await ensureTestImage();
-  }, 900_000);
-
-  afterEach(async () => {
-    await started?.stop();
-    await llm?.close();
-    started = undefined;
-    llm = undefined;
-    rmSync(tmp, { recursive: true, force: true });
-  });
 
   async function start(env: Record<string, string>) {
-    tmp = mkdtempSync(join(tmpdir(), 'telecoder-local-repos-'));
-    repo = makeRepo(join(tmp, 'project'), { 'README.md': '# Project\n' });
-    llm = await startScriptedLLM([{ toolCalls: [{ name: 'finish', arguments: { summary: 'nothing to do' } }] }]);
-    started = await startTestApp({ image, llmUrl: llm.url, provider: 'anthropic', env });
+    repo = harness.localRepo({ 'README.md': '# Project\n' });
+    const started = await harness.start({ script: [{ toolCalls: [{ name: 'finish', arguments: { summary: 'nothing to do' } }] }], env });
     // Whatever address it listens on, the test reaches it on loopback.
     return `http://127.0.0.1:${new URL(started.url).port}`;
   }
@@ -52,7 +30,7 @@ describe('local repositories are refused with 403 when TELECODER_ALLOW_LOCAL_REP
   }
 
   function containersOfInstance(): string {
-    const sessions = started!.app.store.listSessions().map((session) => session.id);
+    const sessions = harness.app.store.listSessions().map((session) => session.id);
     return sessions
       .map((id) => execFileSync('docker', ['ps', '-aq', '--filter', `label=telecoder.session=${id}`], { encoding: 'utf8' }).trim())
       .join('');
@@ -66,28 +44,28 @@ describe('local repositories are refused with 403 when TELECODER_ALLOW_LOCAL_REP
       expect(refused.body.error).toMatch(/local repositories are disabled on this server \(TELECODER_ALLOW_LOCAL_REPOS=false\)/);
       expect(refused.body.error).toMatch(/owner\/name/);
     }
-    expect(started!.app.store.listSessions()).toHaveLength(0);
-    expect(llm!.requests).toHaveLength(0);
+    expect(harness.app.store.listSessions()).toHaveLength(0);
+    expect(harness.llm.requests).toHaveLength(0);
     expect((await fetch(`${url}/api/sessions`)).status).toBe(200);
   });
 
   it('listening beyond loopback, local repositories are off by default (403)', async () => {
     const url = await start({ TELECODER_ADDR: '0.0.0.0:0', TELECODER_API_TOKEN: API_TOKEN });
-    expect(started!.app.config.allowLocalRepos).toBe(false);
+    expect(harness.app.config.allowLocalRepos).toBe(false);
     const refused = await submit(url, repo, API_TOKEN);
     expect(refused.status).toBe(403);
     expect(refused.body.error).toMatch(/local repositories are disabled/);
-    expect(started!.app.store.listSessions()).toHaveLength(0);
+    expect(harness.app.store.listSessions()).toHaveLength(0);
   });
 
   it('the same request is accepted and run when local repositories are allowed (the default on loopback)', async () => {
     const url = await start({});
     const accepted = await submit(url, repo);
     expect(accepted.status).toBe(201);
-    const session = await waitForFinal(started!.app, accepted.body.id!);
+    const session = await waitForFinal(harness.app, accepted.body.id!);
     expect(session.repo).toBe(repo);
     expect(session.status).toBe('complete');
-    expect(llm!.requests).toHaveLength(1);
+    expect(harness.llm.requests).toHaveLength(1);
     expect(containersOfInstance()).toBe('');
   });
 });

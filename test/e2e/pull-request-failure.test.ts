@@ -4,44 +4,25 @@
  * that gives GitHub's reason and says the branch is pushed, so nobody redoes the work.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { git, makeBareRemote } from '../helpers/git-fixtures.js';
+import { describe, expect, it } from 'vitest';
+import { useAppHarness } from '../helpers/app-harness.js';
+import { git } from '../helpers/git-fixtures.js';
 import { setupGitHubMock } from '../helpers/github-mock.js';
-import { ensureTestImage } from '../helpers/sandbox-image.js';
-import { startScriptedLLM } from '../helpers/scripted-llm-server.js';
-import { startTestApp, waitForFinal, type StartedTestApp } from '../helpers/test-app.js';
+import { waitForFinal } from '../helpers/test-app.js';
 
 describe('a pull request that cannot be opened after the push', () => {
   const github = setupGitHubMock();
-  let image: string;
-  let tmp: string;
-  let started: StartedTestApp | undefined;
-  let llm: Awaited<ReturnType<typeof startScriptedLLM>> | undefined;
-
-  beforeAll(async () => {
-    image = await ensureTestImage();
-  }, 900_000);
-
-  afterEach(async () => {
-    await started?.stop();
-    await llm?.close();
-    started = undefined;
-    llm = undefined;
-    rmSync(tmp, { recursive: true, force: true });
-  });
+  const harness = useAppHarness('pr-failure');
 
   it('ends the session as error with GitHub\'s reason, saying the branch was pushed; never complete', async () => {
-    tmp = mkdtempSync(join(tmpdir(), 'telecoder-pr-failure-'));
-    const remotes = join(tmp, 'remotes');
-    const bare = makeBareRemote(join(remotes, 'acme', 'widgets.git'), { 'README.md': '# Widgets\n' });
-    llm = await startScriptedLLM([
-      { toolCalls: [{ name: 'write_file', arguments: { path: 'health.txt', content: 'ok\n' } }] },
-      { toolCalls: [{ name: 'finish', arguments: { summary: 'added health.txt' } }] },
-    ]);
-    started = await startTestApp({ image, llmUrl: llm.url, provider: 'anthropic', gitUrl: `file://${remotes}` });
+    const { bare, gitUrl } = harness.remote({ 'README.md': '# Widgets\n' });
+    const started = await harness.start({
+      script: [
+        { toolCalls: [{ name: 'write_file', arguments: { path: 'health.txt', content: 'ok\n' } }] },
+        { toolCalls: [{ name: 'finish', arguments: { summary: 'added health.txt' } }] },
+      ],
+      gitUrl,
+    });
     let prRequests = 0;
     github.scope
       .get('/repos/acme/widgets')

@@ -1,13 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import Dockerode from 'dockerode';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { makeRepo } from '../helpers/git-fixtures.js';
-import { ensureTestImage } from '../helpers/sandbox-image.js';
-import { startScriptedLLM, type RecordedRequest, type ScriptedResponse } from '../helpers/scripted-llm-server.js';
+import { describe, expect, it } from 'vitest';
+import { useAppHarness } from '../helpers/app-harness.js';
+import { type RecordedRequest, type ScriptedResponse } from '../helpers/scripted-llm-server.js';
 import { textOf } from '../helpers/stage-router.js';
-import { startTestApp, waitForFinal, type StartedTestApp } from '../helpers/test-app.js';
+import { waitForFinal, type StartedTestApp } from '../helpers/test-app.js';
 
 // RELIABILITY row 12: a fork bomb, memory over the limit, a disk fill and a wall-clock overrun,
 // each in one session ("the victim") while another session of the same server ("the neighbour")
@@ -94,33 +90,15 @@ async function pidsOf(container: Dockerode.Container): Promise<number> {
 }
 
 describe('a sandbox past its limit ends its own session; a session beside it is unharmed', () => {
-  let image: string;
-  let tmp: string | undefined;
-  let started: StartedTestApp | undefined;
-  let llm: Awaited<ReturnType<typeof startScriptedLLM>> | undefined;
-
-  beforeAll(async () => {
-    image = await ensureTestImage();
-  }, 900_000);
-
-  afterEach(async () => {
-    await started?.stop();
-    await llm?.close();
-    started = undefined;
-    llm = undefined;
-    if (tmp) rmSync(tmp, { recursive: true, force: true });
-    tmp = undefined;
-  });
+  const harness = useAppHarness('limits');
 
   async function start(router: ReturnType<typeof bySession>, env: Record<string, string>) {
-    tmp = mkdtempSync(join(tmpdir(), 'telecoder-limits-'));
-    const repo = makeRepo(join(tmp, 'project'), { 'README.md': '# Project\n' });
-    llm = await startScriptedLLM(router.script);
+    const repo = harness.localRepo({ 'README.md': '# Project\n' });
     // Networking stays off (the test app's TELECODER_DOCKER_NETWORK=none); two sessions at once.
-    started = await startTestApp({ image, llmUrl: llm.url, provider: 'anthropic', env: { TELECODER_MAX_CONCURRENT: '2', ...env } });
+    const started = await harness.start({ script: router.script, env: { TELECODER_MAX_CONCURRENT: '2', ...env } });
     const app = started.app;
     const submit = async (prompt: string) => {
-      const response = await fetch(`${started!.url}/api/sessions`, {
+      const response = await fetch(`${started.url}/api/sessions`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ repo, prompt }),

@@ -5,27 +5,22 @@
  * start, and the process exits 0.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SqliteSessionStore } from '../../src/store/sqlite/sqlite-session-store.js';
-import { containersLabelled, instanceIdOf, removeInstanceResources } from '../helpers/docker-leftovers.js';
-import { gitPost, startGitHubStandIns } from '../helpers/github-stand-ins.js';
-import { ensureTestImage } from '../helpers/sandbox-image.js';
-import { startScriptedLLM } from '../helpers/scripted-llm-server.js';
-import { startServerProcess, type ServerProcess } from '../helpers/server-process.js';
+import { containersLabelled } from '../helpers/docker-leftovers.js';
+import { gitPost } from '../helpers/github-stand-ins.js';
+import { type ScriptStep } from '../helpers/scripted-llm-server.js';
+import { useServerProcessHarness } from '../helpers/server-process-harness.js';
 import { createSession, getSession } from '../helpers/session-api.js';
-import { testEnv } from '../helpers/test-app.js';
-import { transpileSources, type TranspiledSources } from '../helpers/transpile-sources.js';
+import { waitUntil } from '../helpers/wait-until.js';
 
 const DRAIN_LIMIT_MS = 10_000;
 
-type Script = Parameters<typeof startScriptedLLM>[0];
-
 interface Moment {
   name: string;
-  script: Script;
+  script: ScriptStep[];
   /** The fetch of the clone is held in flight. */
   holdClone?: boolean;
   /** Whether the session has a sandbox at that moment. */
@@ -43,47 +38,15 @@ const MOMENTS: Moment[] = [
 ];
 
 describe('SIGTERM drains the server in under 10 s (RELIABILITY row 15)', () => {
-  let image: string;
-  let build: TranspiledSources;
-  let buildDir: string;
-  const cleanups: Array<() => Promise<void> | void> = [];
-
-  beforeAll(async () => {
-    image = await ensureTestImage();
-    buildDir = mkdtempSync(join(tmpdir(), 'telecoder-build-'));
-    build = transpileSources(buildDir);
-  }, 900_000);
-
-  afterEach(async () => {
-    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-  });
-
-  afterAll(() => {
-    if (buildDir) rmSync(buildDir, { recursive: true, force: true });
-  });
+  const harness = useServerProcessHarness('drain');
 
   it.each(MOMENTS)('while $name: refuses new work, ends the session, removes its sandbox and exits 0', async (moment) => {
-    const tmp = mkdtempSync(join(tmpdir(), 'telecoder-drain-'));
-    cleanups.push(() => rmSync(tmp, { recursive: true, force: true }));
-    const standIns = await startGitHubStandIns({ dir: tmp, ...(moment.holdClone ? { holdGit: gitPost('git-upload-pack') } : {}) });
-    cleanups.push(() => standIns.close());
-    const llm = await startScriptedLLM(moment.script);
-    cleanups.push(() => llm.close());
-    const dataDir = join(tmp, 'data');
-    const env = {
-      ...process.env,
-      ...testEnv({ image, llmUrl: llm.url, provider: 'anthropic', dataDir }),
-      ...standIns.env,
-      TELECODER_MAX_CONCURRENT: '1',
-      LOG_LEVEL: 'warn' as const,
-    };
-    let server: ServerProcess | undefined;
-    cleanups.push(async () => {
-      await server?.kill();
-      if (existsSync(join(dataDir, 'telecoder.db'))) removeInstanceResources(instanceIdOf(dataDir));
+    const { standIns, llm, dataDir, startServer } = await harness.setUp({
+      script: moment.script,
+      ...(moment.holdClone ? { holdGit: gitPost('git-upload-pack') } : {}),
     });
 
-    server = await startServerProcess({ cli: build.cli, env });
+    const server = await startServer();
     const running = (await createSession(server.url, { repo: 'acme/widgets', prompt: 'work for a long time' })).id;
     const queued = (await createSession(server.url, { repo: 'acme/widgets', prompt: 'wait your turn' })).id;
     if (moment.holdClone) await standIns.proxy.waitForHeld();
@@ -162,12 +125,4 @@ function summarize(answers: string[]): string {
   const counts = new Map<string, number>();
   for (const answer of answers) counts.set(answer, (counts.get(answer) ?? 0) + 1);
   return [...counts].map(([answer, count]) => `${answer} ×${count}`).join(', ') || 'none';
-}
-
-async function waitUntil(what: string, probe: () => boolean, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!probe()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
 }

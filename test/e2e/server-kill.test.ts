@@ -7,22 +7,17 @@
  * git smart-HTTP server for clone and push, behind a proxy that can hold one request in flight,
  * and a fake of the REST API that counts pull requests per head and can hold one creation open.
  */
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { IncomingMessage } from 'node:http';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { containersLabelled, instanceIdOf, networksLabelled, removeInstanceResources } from '../helpers/docker-leftovers.js';
+import { describe, expect, it } from 'vitest';
+import { containersLabelled, instanceIdOf, networksLabelled } from '../helpers/docker-leftovers.js';
 import { git } from '../helpers/git-fixtures.js';
-import { gitPost, startGitHubStandIns } from '../helpers/github-stand-ins.js';
-import { ensureTestImage } from '../helpers/sandbox-image.js';
-import { startScriptedLLM } from '../helpers/scripted-llm-server.js';
-import { startServerProcess, type ServerProcess } from '../helpers/server-process.js';
+import { gitPost } from '../helpers/github-stand-ins.js';
+import { type ScriptStep } from '../helpers/scripted-llm-server.js';
+import { useServerProcessHarness } from '../helpers/server-process-harness.js';
 import { createSession, getSession, waitForFinalSessions } from '../helpers/session-api.js';
-import { testEnv } from '../helpers/test-app.js';
-import { transpileSources, type TranspiledSources } from '../helpers/transpile-sources.js';
-
-type Script = Parameters<typeof startScriptedLLM>[0];
+import { waitUntil } from '../helpers/wait-until.js';
 
 const RESOLVED_WITHIN_MS = 60_000;
 
@@ -34,7 +29,7 @@ const sessionB = [write('b.txt', 'from b\n'), finish('Added b.txt.')];
 interface Moment {
   name: string;
   /** The scripted model's answers: session A's requests first, then B's after the restart. */
-  script: Script;
+  script: ScriptStep[];
   /** The git request held in flight when the server is killed. */
   holdGit?: (req: IncomingMessage) => boolean;
   /** The pull request creation is held in flight instead. */
@@ -52,52 +47,18 @@ const MOMENTS: Moment[] = [
 ];
 
 describe('kill -9 of the server at each moment of a task (RELIABILITY row 14)', () => {
-  let image: string;
-  let build: TranspiledSources;
-  let buildDir: string;
-  const cleanups: Array<() => Promise<void> | void> = [];
-
-  beforeAll(async () => {
-    image = await ensureTestImage();
-    buildDir = mkdtempSync(join(tmpdir(), 'telecoder-build-'));
-    build = transpileSources(buildDir);
-  }, 900_000);
-
-  afterEach(async () => {
-    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-  });
-
-  afterAll(() => {
-    if (buildDir) rmSync(buildDir, { recursive: true, force: true });
-  });
+  const harness = useServerProcessHarness('kill');
 
   it.each(MOMENTS)('killed during $name: after restart nothing is left over, every session ends within 60 s, no PR twice', async (moment) => {
-    const tmp = mkdtempSync(join(tmpdir(), 'telecoder-kill-'));
-    cleanups.push(() => rmSync(tmp, { recursive: true, force: true }));
-    const standIns = await startGitHubStandIns({ dir: tmp, ...(moment.holdGit ? { holdGit: moment.holdGit } : {}) });
-    cleanups.push(() => standIns.close());
+    // B waits in the queue while A is at the moment of the kill (the harness runs one session at a time).
+    const { standIns, llm, dataDir, startServer } = await harness.setUp({
+      script: moment.script,
+      ...(moment.holdGit ? { holdGit: moment.holdGit } : {}),
+    });
     const { bare, proxy, github } = standIns;
     if (moment.holdPull) github.holdNextPull();
-    const llm = await startScriptedLLM(moment.script);
-    cleanups.push(() => llm.close());
 
-    const dataDir = join(tmp, 'data');
-    const env = {
-      ...process.env,
-      ...testEnv({ image, llmUrl: llm.url, provider: 'anthropic', dataDir }),
-      ...standIns.env,
-      // B waits in the queue while A is at the moment of the kill.
-      TELECODER_MAX_CONCURRENT: '1',
-      LOG_LEVEL: 'warn' as const,
-    };
-    const servers: ServerProcess[] = [];
-    cleanups.push(async () => {
-      for (const server of servers) await server.kill();
-      if (existsSync(join(dataDir, 'telecoder.db'))) removeInstanceResources(instanceIdOf(dataDir));
-    });
-
-    const first = await startServerProcess({ cli: build.cli, env });
-    servers.push(first);
+    const first = await startServer();
     const a = (await createSession(first.url, { repo: 'acme/widgets', prompt: 'add a.txt' })).id;
     const b = (await createSession(first.url, { repo: 'acme/widgets', prompt: 'add b.txt' })).id;
 
@@ -113,8 +74,7 @@ describe('kill -9 of the server at each moment of a task (RELIABILITY row 14)', 
     await first.kill();
 
     const restarted = Date.now();
-    const second = await startServerProcess({ cli: build.cli, env });
-    servers.push(second);
+    const second = await startServer();
     // Recovery runs before the server listens: A is over, its sandbox and clone are gone.
     const interrupted = await getSession(second.url, a);
     expect(interrupted.status).toBe('error');
@@ -150,11 +110,3 @@ describe('kill -9 of the server at each moment of a task (RELIABILITY row 14)', 
     expect(containersLabelled(`telecoder.instance=${instanceIdOf(dataDir)}`)).toEqual([]);
   }, 300_000);
 });
-
-async function waitUntil(what: string, probe: () => boolean, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!probe()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}

@@ -1,18 +1,13 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import Dockerode from 'dockerode';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DockerRuntime } from '../../src/sandbox/docker/docker-runtime.js';
 import { freePort } from '../../src/server/free-port.js';
-import { makeRepo } from '../helpers/git-fixtures.js';
-import { ensureTestImage, SANDBOX_CONTEXT_DIR, TEST_BASE_IMAGE } from '../helpers/sandbox-image.js';
-import { startScriptedLLM } from '../helpers/scripted-llm-server.js';
-import { startTestApp, testEnv, waitForFinal, type StartedTestApp } from '../helpers/test-app.js';
-
-type Script = Parameters<typeof startScriptedLLM>[0];
-type ScriptedLLM = Awaited<ReturnType<typeof startScriptedLLM>>;
+import { useAppHarness } from '../helpers/app-harness.js';
+import { SANDBOX_CONTEXT_DIR, TEST_BASE_IMAGE } from '../helpers/sandbox-image.js';
+import { type ScriptStep } from '../helpers/scripted-llm-server.js';
+import { testEnv, waitForFinal, type TestAppOptions } from '../helpers/test-app.js';
 
 const finish = { toolCalls: [{ name: 'finish', arguments: { summary: 'done' } }] };
 
@@ -39,34 +34,16 @@ async function waitForAsync(what: string, probe: () => Promise<boolean>, timeout
 }
 
 describe('faults end a session honestly, with the reason', () => {
-  let image: string;
-  let tmp: string;
+  const harness = useAppHarness('faults');
   let repo: string;
-  let started: StartedTestApp | undefined;
-  let llm: ScriptedLLM | undefined;
 
-  beforeAll(async () => {
-    image = await ensureTestImage();
-  }, 900_000);
-
-  afterEach(async () => {
-    await started?.stop();
-    await llm?.close();
-    started = undefined;
-    llm = undefined;
-    rmSync(tmp, { recursive: true, force: true });
-  });
-
-  async function startWith(script: Script, options: Partial<Parameters<typeof startTestApp>[0]> = {}) {
-    tmp = mkdtempSync(join(tmpdir(), 'telecoder-faults-'));
-    repo = makeRepo(join(tmp, 'project'), { 'README.md': '# Project\n' });
-    llm = await startScriptedLLM(script);
-    started = await startTestApp({ image, llmUrl: llm.url, provider: 'anthropic', ...options });
-    return started;
+  async function startWith(script: ScriptStep[], options: Partial<TestAppOptions> = {}) {
+    repo = harness.localRepo({ 'README.md': '# Project\n' });
+    return harness.start({ script, ...options });
   }
 
   async function post(path: string, body: unknown, raw?: string) {
-    const response = await fetch(`${started!.url}${path}`, {
+    const response = await fetch(`${harness.url}${path}`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: raw ?? JSON.stringify(body),
@@ -98,27 +75,27 @@ describe('faults end a session honestly, with the reason', () => {
     expect(otherAgent.status).toBe(400);
     expect(String(otherAgent.body.error)).toMatch(/agent "codex" is not available/);
 
-    const unknown = await fetch(`${started!.url}/api/sessions/doesnotexist`);
+    const unknown = await fetch(`${harness.url}/api/sessions/doesnotexist`);
     expect(unknown.status).toBe(404);
     expect(((await unknown.json()) as { error: string }).error).toMatch(/doesnotexist/);
 
-    expect(started!.app.store.listSessions()).toHaveLength(0);
+    expect(harness.app.store.listSessions()).toHaveLength(0);
   });
 
   it('LLM 429 is retried and the session completes', async () => {
     await startWith([{ status: 429, headers: { 'retry-after-ms': '10' }, body: { error: { type: 'rate_limit_error', message: 'slow down' } } }, finish]);
-    const session = await waitForFinal(started!.app, await submit());
+    const session = await waitForFinal(harness.app, await submit());
     expect(session.status).toBe('complete');
-    expect(llm!.requests).toHaveLength(2);
+    expect(harness.llm.requests).toHaveLength(2);
   });
 
   it('LLM 500 past the retries fails the session with the status in the reason', async () => {
     const fault = { status: 500, headers: { 'retry-after-ms': '10' }, body: { error: { type: 'api_error', message: 'upstream exploded' } } };
     await startWith([fault, fault, fault, fault, fault]);
-    const session = await waitForFinal(started!.app, await submit());
+    const session = await waitForFinal(harness.app, await submit());
     expect(session.status).toBe('error');
     expect(session.error).toMatch(/500/);
-    const events = started!.app.store.listEvents(session.id);
+    const events = harness.app.store.listEvents(session.id);
     expect(events.at(-1)!.type).toBe('done');
     expect(events.some((event) => event.type === 'error' && String(event.data).includes('500'))).toBe(true);
     expect(containersOf(session.id)).toBe('');
@@ -127,7 +104,7 @@ describe('faults end a session honestly, with the reason', () => {
   it('malformed tool arguments three times in a row fail the session with that reason', async () => {
     const broken = { toolCalls: [{ name: 'write_file', arguments: '{"path": "a.txt", "content": ' }] };
     await startWith([broken, broken, broken]);
-    const session = await waitForFinal(started!.app, await submit());
+    const session = await waitForFinal(harness.app, await submit());
     expect(session.status).toBe('error');
     expect(session.error).toMatch(/malformed/i);
   });
@@ -140,9 +117,9 @@ describe('faults end a session honestly, with the reason', () => {
       { env: { TELECODER_COMMAND_TIMEOUT: '2s', TELECODER_SANDBOX_TIMEOUT: '10m' } },
     );
     const began = Date.now();
-    const session = await waitForFinal(started!.app, await submit());
+    const session = await waitForFinal(harness.app, await submit());
     expect(session.status).toBe('complete');
-    expect(JSON.stringify(llm!.requests.at(-1)!.body)).toMatch(/timed out after 2s and was killed/);
+    expect(JSON.stringify(harness.llm.requests.at(-1)!.body)).toMatch(/timed out after 2s and was killed/);
     expect(Date.now() - began).toBeLessThan(40_000);
   });
 
@@ -155,7 +132,7 @@ describe('faults end a session honestly, with the reason', () => {
       },
       finish,
     ]);
-    const session = await waitForFinal(started!.app, await submit());
+    const session = await waitForFinal(harness.app, await submit());
     expect(session.status).toBe('error');
     expect(session.error).toMatch(/sandbox/i);
     expect(containersOf(session.id)).toBe('');
@@ -167,48 +144,47 @@ describe('faults end a session honestly, with the reason', () => {
         builder.withSandbox(
           new DockerRuntime({
             docker: new Dockerode({ socketPath: '/nonexistent/docker.sock' }),
-            image,
+            image: harness.image,
             baseImage: TEST_BASE_IMAGE,
             contextDir: SANDBOX_CONTEXT_DIR,
           }),
         ),
     });
-    const session = await waitForFinal(started!.app, await submit());
+    const session = await waitForFinal(harness.app, await submit());
     expect(session.status).toBe('error');
     expect(session.error).toMatch(/docker/i);
-    expect((await fetch(`${started!.url}/health`)).status).toBe(200);
+    expect((await fetch(`${harness.url}/health`)).status).toBe(200);
   });
 
   it('stop during a run aborts the LLM call, removes the container and ends as stopped', async () => {
     await startWith([{ hang: true }]);
     const id = await submit();
-    await waitFor('the LLM call to be in flight', () => llm!.requests.length > 0);
+    await waitFor('the LLM call to be in flight', () => harness.llm.requests.length > 0);
     expect(containersOf(id)).not.toBe('');
     // The call is held open by the LLM server: only the client hanging up can end it.
-    const call = llm!.requests[0]!;
+    const call = harness.llm.requests[0]!;
     expect(call.fate).toBe('open');
     const stopped = await post(`/api/sessions/${id}/stop`, {});
     expect(stopped.status).toBe(200);
     expect(stopped.body.status).toBe('stopped');
     expect(containersOf(id)).toBe('');
-    const events = started!.app.store.listEvents(id);
+    const events = harness.app.store.listEvents(id);
     expect(events.at(-1)!.type).toBe('done');
     // The LLM server saw the client close the request before any answer: the call was aborted,
     // not left hanging behind a session that merely looks stopped.
     await waitFor('the LLM server to see the call closed', () => call.fate !== 'open', 10_000);
     expect(call.fate).toBe('closed-by-client');
-    expect(llm!.requests).toHaveLength(1);
+    expect(harness.llm.requests).toHaveLength(1);
   });
 
   it('a server killed mid-run: after restart the running session is failed as interrupted, its container is gone, and the queued one runs', async () => {
-    tmp = mkdtempSync(join(tmpdir(), 'telecoder-restart-'));
-    repo = makeRepo(join(tmp, 'project'), { 'README.md': '# Project\n' });
-    llm = await startScriptedLLM([{ hang: true }, finish]);
-    const dataDir = join(tmp, 'data');
+    repo = harness.localRepo({ 'README.md': '# Project\n' });
+    const llm = await harness.startLLM([{ hang: true }, finish]);
+    const dataDir = join(harness.dir(), 'data');
     const port = await freePort('127.0.0.1');
     const env = {
       ...process.env,
-      ...testEnv({ image, llmUrl: llm.url, provider: 'anthropic', dataDir }),
+      ...testEnv({ image: harness.image, llmUrl: llm.url, provider: 'anthropic', dataDir }),
       TELECODER_ADDR: `127.0.0.1:${port}`,
       TELECODER_MAX_CONCURRENT: '1',
       LOG_LEVEL: 'warn' as const,
@@ -226,13 +202,13 @@ describe('faults end a session honestly, with the reason', () => {
         return ((await created.json()) as { id: string }).id;
       };
       const running = await create('work forever');
-      await waitFor('the LLM call to be in flight', () => llm!.requests.length > 0);
+      await waitFor('the LLM call to be in flight', () => harness.llm.requests.length > 0);
       const queued = await create('wait your turn');
       expect(containersOf(running)).not.toBe('');
       child.kill('SIGKILL');
       await new Promise((r) => child.once('exit', r));
 
-      started = await startTestApp({ image, llmUrl: llm.url, provider: 'anthropic', dataDir });
+      const started = await harness.start({ dataDir });
       const interrupted = started.app.store.getSession(running)!;
       expect(interrupted.status).toBe('error');
       expect(interrupted.error).toMatch(/interrupted/);

@@ -8,17 +8,14 @@
  * - Clients that connect at any moment of a busy session, from the start or from a Last-Event-ID,
  *   each get the stored history and then the live events: every event once, in order, to `done`.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { InMemoryEventBus } from '../../src/events/in-memory-event-bus.js';
-import { makeRepo } from '../helpers/git-fixtures.js';
-import { ensureTestImage } from '../helpers/sandbox-image.js';
-import { startScriptedLLM, type ScriptStep } from '../helpers/scripted-llm-server.js';
+import { useAppHarness } from '../helpers/app-harness.js';
+import { type ScriptStep } from '../helpers/scripted-llm-server.js';
 import { openSse } from '../helpers/sse-client.js';
-import { startTestApp, waitForFinal, type StartedTestApp } from '../helpers/test-app.js';
+import { waitForFinal } from '../helpers/test-app.js';
+import { waitUntil } from '../helpers/wait-until.js';
 
 /** One long model reply: 512 KiB of text, cut off at the output limit, so the agent goes on. */
 const REPLY_BYTES = 512 * 1024;
@@ -26,46 +23,25 @@ const REPLY_BYTES = 512 * 1024;
 const MAX_LONG_REPLIES = 25;
 const AFTER_THE_CUT = 4;
 
-async function waitFor(what: string, probe: () => boolean, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!probe()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
 describe('SSE on a real session', () => {
-  let image: string;
-  let tmp: string;
-  let started: StartedTestApp | undefined;
-  let llm: Awaited<ReturnType<typeof startScriptedLLM>> | undefined;
+  const harness = useAppHarness('sse');
   let socket: Socket | undefined;
 
-  beforeAll(async () => {
-    image = await ensureTestImage();
-  }, 900_000);
-
-  afterEach(async () => {
+  // Runs before the harness stops the app (after-hooks run last registered first).
+  afterEach(() => {
     socket?.destroy();
-    await started?.stop();
-    await llm?.close();
-    started = undefined;
-    llm = undefined;
     socket = undefined;
-    rmSync(tmp, { recursive: true, force: true });
   });
 
   it('clients joining at any moment of a busy session, from the start or from a Last-Event-ID, get every event once, in order, through done', async () => {
-    tmp = mkdtempSync(join(tmpdir(), 'telecoder-sse-joins-'));
-    const repo = makeRepo(join(tmp, 'project'), { 'README.md': '# Project\n' });
+    const repo = harness.localRepo({ 'README.md': '# Project\n' });
     // Forty replies, each an output and a usage event, a few milliseconds apart.
     const REPLIES = 40;
     const busy: ScriptStep = (_request, index) =>
       index >= REPLIES
         ? { toolCalls: [{ name: 'finish', arguments: { summary: 'done talking' } }] }
         : { text: `thought ${index}`, stopReason: 'max_tokens', delayMs: 15 };
-    llm = await startScriptedLLM(Array.from({ length: REPLIES + 1 }, () => busy));
-    started = await startTestApp({ image, llmUrl: llm.url, provider: 'anthropic', env: { TELECODER_MAX_TURNS: String(REPLIES + 5) } });
+    const started = await harness.start({ script: Array.from({ length: REPLIES + 1 }, () => busy), env: { TELECODER_MAX_TURNS: String(REPLIES + 5) } });
     const created = await fetch(`${started.url}/api/sessions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -101,8 +77,7 @@ describe('SSE on a real session', () => {
   });
 
   it('is cut off once 1 MiB is queued for it, the session goes on unharmed, and it resumes from Last-Event-ID with nothing lost or doubled', async () => {
-    tmp = mkdtempSync(join(tmpdir(), 'telecoder-sse-slow-'));
-    const repo = makeRepo(join(tmp, 'project'), { 'README.md': '# Project\n' });
+    const repo = harness.localRepo({ 'README.md': '# Project\n' });
     const bus = new InMemoryEventBus();
     // The stream is this session's only subscriber: once it lets go, the server has cut it off.
     let subscribed = false;
@@ -118,10 +93,8 @@ describe('SSE on a real session', () => {
         ? { toolCalls: [{ name: 'finish', arguments: { summary: 'wrote a lot' } }] }
         : { text: `reply ${index}: ${String(index % 10).repeat(REPLY_BYTES)}`, stopReason: 'max_tokens' };
     };
-    llm = await startScriptedLLM(Array.from({ length: MAX_LONG_REPLIES + 1 }, () => longReply));
-    started = await startTestApp({
-      image,
-      llmUrl: llm.url,
+    const started = await harness.start({
+      script: Array.from({ length: MAX_LONG_REPLIES + 1 }, () => longReply),
       provider: 'openai',
       env: { TELECODER_MAX_TURNS: String(MAX_LONG_REPLIES + 5) },
       customize: (builder) => builder.withEventBus(bus),
@@ -141,7 +114,7 @@ describe('SSE on a real session', () => {
     await new Promise<void>((resolve, reject) => socket!.once('connect', resolve).once('error', reject));
     socket.write(`GET /api/sessions/${id}/events HTTP/1.1\r\nHost: ${hostname}:${port}\r\nAccept: text/event-stream\r\n\r\n`);
     socket.pause();
-    await waitFor('the stream to subscribe', () => (streamCut(), subscribed));
+    await waitUntil('the stream to subscribe', () => (streamCut(), subscribed), { intervalMs: 20 });
 
     const session = await waitForFinal(started.app, id, 180_000);
     // The engine never waited for the stalled client: the session ran to its end...

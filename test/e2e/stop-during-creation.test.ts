@@ -8,32 +8,13 @@
  * and the runtime are the real ones): before the container exists, or after it exists but before
  * it starts.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import Dockerode from 'dockerode';
-import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { makeRepo } from '../helpers/git-fixtures.js';
-import { ensureTestImage } from '../helpers/sandbox-image.js';
-import { startScriptedLLM } from '../helpers/scripted-llm-server.js';
-import { startTestApp, type StartedTestApp } from '../helpers/test-app.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { useAppHarness } from '../helpers/app-harness.js';
+import { containersOf, removeSessionContainers } from '../helpers/docker-leftovers.js';
+import { waitUntil } from '../helpers/wait-until.js';
 
 const SESSION_LABEL = 'telecoder.session';
-
-function containersOf(sessionId: string): string[] {
-  return execFileSync('docker', ['ps', '-aq', '--filter', `label=${SESSION_LABEL}=${sessionId}`], { encoding: 'utf8' })
-    .split('\n')
-    .filter((line) => line.trim() !== '');
-}
-
-async function waitFor(what: string, probe: () => boolean, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!probe()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 /** A gate the test opens; `reached` is set once the held call arrives at it. */
 function gate() {
@@ -43,32 +24,16 @@ function gate() {
 }
 
 describe('stop while the sandbox is being created', () => {
-  let image: string;
-  let tmp: string;
-  let started: StartedTestApp | undefined;
-  let llm: Awaited<ReturnType<typeof startScriptedLLM>> | undefined;
-  const sessions: string[] = [];
-
-  beforeAll(async () => {
-    image = await ensureTestImage();
-  }, 900_000);
-
-  afterEach(async () => {
+  const harness = useAppHarness('stop-creating');
+  // Runs before the harness stops the app (after-hooks run last registered first).
+  afterEach(() => {
     vi.restoreAllMocks();
-    await started?.stop();
-    await llm?.close();
-    started = undefined;
-    llm = undefined;
-    // Whatever the outcome, nothing of the test stays on the Docker engine.
-    for (const id of sessions.splice(0).flatMap(containersOf)) execFileSync('docker', ['rm', '-f', id], { stdio: 'ignore' });
-    rmSync(tmp, { recursive: true, force: true });
   });
 
   it.each(['before the container exists', 'after the container exists, before it starts'] as const)(
     'a stop that arrives %s leaves no container and ends the session stopped',
     async (moment) => {
-      tmp = mkdtempSync(join(tmpdir(), 'telecoder-stop-creating-'));
-      const repo = makeRepo(join(tmp, 'project'), { 'README.md': '# Project\n' });
+      const repo = harness.localRepo({ 'README.md': '# Project\n' });
       const held = gate();
       const createContainer = Dockerode.prototype.createContainer;
       vi.spyOn(Dockerode.prototype, 'createContainer').mockImplementation(async function (
@@ -91,8 +56,7 @@ describe('stop while the sandbox is being created', () => {
         return container;
       } as typeof createContainer);
 
-      llm = await startScriptedLLM([{ toolCalls: [{ name: 'finish', arguments: { summary: 'should never run' } }] }]);
-      started = await startTestApp({ image, llmUrl: llm.url, provider: 'anthropic' });
+      const started = await harness.start({ script: [{ toolCalls: [{ name: 'finish', arguments: { summary: 'should never run' } }] }] });
       const created = await fetch(`${started.url}/api/sessions`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
@@ -100,8 +64,9 @@ describe('stop while the sandbox is being created', () => {
       });
       expect(created.status).toBe(201);
       const { id } = (await created.json()) as { id: string };
-      sessions.push(id);
-      await waitFor('Docker to be creating the sandbox', () => held.reached);
+      // Whatever the outcome, nothing of the test stays on the Docker engine.
+      harness.onCleanup(() => removeSessionContainers(id));
+      await waitUntil('Docker to be creating the sandbox', () => held.reached, { intervalMs: 20 });
       if (moment === 'after the container exists, before it starts') expect(containersOf(id)).toHaveLength(1);
 
       // The engine's stop (what POST /stop calls) aborts the run at once; the creation goes on after it.
@@ -112,7 +77,7 @@ describe('stop while the sandbox is being created', () => {
       expect(stopped.status).toBe('stopped');
       expect(stopped.error).toBe('stopped by request');
       expect(containersOf(id)).toEqual([]);
-      expect(llm.requests).toHaveLength(0);
+      expect(harness.llm.requests).toHaveLength(0);
       const shown = (await (await fetch(`${started.url}/api/sessions/${id}`)).json()) as { status: string };
       expect(shown.status).toBe('stopped');
       const events = started.app.store.listEvents(id);

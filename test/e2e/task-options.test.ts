@@ -1,15 +1,11 @@
-import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DuplicateDeliveryError } from '../../src/errors.js';
-import { git, makeBareRemote, makeRepo } from '../helpers/git-fixtures.js';
+import { useAppHarness } from '../helpers/app-harness.js';
+import { git, makeRepo } from '../helpers/git-fixtures.js';
 import { setupGitHubMock } from '../helpers/github-mock.js';
-import { ensureTestImage } from '../helpers/sandbox-image.js';
-import { startScriptedLLM } from '../helpers/scripted-llm-server.js';
-import { startTestApp, waitForFinal, type StartedTestApp } from '../helpers/test-app.js';
-
-type ScriptedLLM = Awaited<ReturnType<typeof startScriptedLLM>>;
+import { waitForFinal } from '../helpers/test-app.js';
 
 const writeAndFinish = (path: string, content: string) => [
   { toolCalls: [{ name: 'write_file', arguments: { path, content } }] },
@@ -17,28 +13,11 @@ const writeAndFinish = (path: string, content: string) => [
 ];
 
 describe('task options: revisions, issue links, drafts, project instructions, deliveries', () => {
-  let image: string;
-  let tmp: string;
-  let started: StartedTestApp | undefined;
-  let llm: ScriptedLLM | undefined;
   const github = setupGitHubMock();
-
-  beforeAll(async () => {
-    image = await ensureTestImage();
-  }, 900_000);
-
-  afterEach(async () => {
-    await started?.stop();
-    await llm?.close();
-    started = undefined;
-    llm = undefined;
-    rmSync(tmp, { recursive: true, force: true });
-  });
+  const harness = useAppHarness('options');
 
   function remoteWithPullRequestBranch() {
-    tmp = mkdtempSync(join(tmpdir(), 'telecoder-options-'));
-    const remotes = join(tmp, 'remotes');
-    const bare = makeBareRemote(join(remotes, 'acme', 'widgets.git'), { 'README.md': '# Widgets\n' });
+    const { bare, gitUrl } = harness.remote({ 'README.md': '# Widgets\n' });
     // A pull request branch with one commit of its own on top of main.
     const work = `${bare}.work`;
     git(work, 'checkout', '-q', '-b', 'telecoder/feature1');
@@ -46,17 +25,20 @@ describe('task options: revisions, issue links, drafts, project instructions, de
     git(work, 'add', '-A');
     git(work, 'commit', '-q', '-m', 'feature');
     git(work, 'push', '-q', bare, 'telecoder/feature1');
-    return { remotes, bare, headBefore: git(bare, 'rev-parse', 'telecoder/feature1') };
+    return { gitUrl, bare, headBefore: git(bare, 'rev-parse', 'telecoder/feature1') };
   }
 
   it('a revision lands as a fast-forward commit on the pull request head branch, and opens no new PR', async () => {
-    const { remotes, bare, headBefore } = remoteWithPullRequestBranch();
-    llm = await startScriptedLLM([
-      { toolCalls: [{ name: 'run_command', arguments: { command: 'cat feature.txt && git log --oneline | head -3' } }] },
-      { toolCalls: [{ name: 'edit_file', arguments: { path: 'feature.txt', old_string: 'first version', new_string: 'second version' } }] },
-      { toolCalls: [{ name: 'finish', arguments: { summary: 'addressed the review' } }] },
-    ]);
-    started = await startTestApp({ image, llmUrl: llm.url, provider: 'openai', gitUrl: `file://${remotes}` });
+    const { gitUrl, bare, headBefore } = remoteWithPullRequestBranch();
+    const started = await harness.start({
+      script: [
+        { toolCalls: [{ name: 'run_command', arguments: { command: 'cat feature.txt && git log --oneline | head -3' } }] },
+        { toolCalls: [{ name: 'edit_file', arguments: { path: 'feature.txt', old_string: 'first version', new_string: 'second version' } }] },
+        { toolCalls: [{ name: 'finish', arguments: { summary: 'addressed the review' } }] },
+      ],
+      provider: 'openai',
+      gitUrl,
+    });
     github.scope.get('/repos/acme/widgets').times(2).reply(200, { default_branch: 'main', html_url: 'https://github.com/acme/widgets' });
 
     const session = started.app.engine.submit({
@@ -70,7 +52,7 @@ describe('task options: revisions, issue links, drafts, project instructions, de
     expect(done.result).toMatchObject({ type: 'pr', prNumber: 7, prUrl: 'https://github.com/acme/widgets/pull/7' });
 
     // The agent saw the branch as it is, and the new commit sits right on top of it.
-    expect(JSON.stringify(llm.requests[1]!.body)).toContain('first version');
+    expect(JSON.stringify(harness.llm.requests[1]!.body)).toContain('first version');
     expect(git(bare, 'rev-parse', 'telecoder/feature1~1')).toBe(headBefore);
     expect(git(bare, 'show', 'telecoder/feature1:feature.txt')).toBe('second version');
     expect(git(bare, 'log', '-1', '--format=%an', 'telecoder/feature1')).toBe('TeleCoder');
@@ -79,9 +61,8 @@ describe('task options: revisions, issue links, drafts, project instructions, de
   });
 
   it('an issue task opens a draft PR that says "Fixes #N", on the configured base branch', async () => {
-    const { remotes } = remoteWithPullRequestBranch();
-    llm = await startScriptedLLM(writeAndFinish('fix.txt', 'fixed\n'));
-    started = await startTestApp({ image, llmUrl: llm.url, provider: 'anthropic', gitUrl: `file://${remotes}` });
+    const { gitUrl } = remoteWithPullRequestBranch();
+    const started = await harness.start({ script: writeAndFinish('fix.txt', 'fixed\n'), gitUrl });
     let sent: { base?: string; draft?: boolean; body?: string } = {};
     github.scope
       .get('/repos/acme/widgets')
@@ -104,21 +85,22 @@ describe('task options: revisions, issue links, drafts, project instructions, de
   });
 
   it("gives the agent the repository's AGENTS.md, read from git, never through a symlink", async () => {
-    tmp = mkdtempSync(join(tmpdir(), 'telecoder-agents-md-'));
-    const secret = join(tmp, 'server-secret.txt');
+    const secret = join(harness.dir(), 'server-secret.txt');
     writeFileSync(secret, 'SERVER-ONLY-SECRET\n');
-    const repo = makeRepo(join(tmp, 'project'), { 'AGENTS.md': 'Always run `make check` before finishing.\n' });
-    const linked = join(tmp, 'linked');
+    const repo = harness.localRepo({ 'AGENTS.md': 'Always run `make check` before finishing.\n' });
+    const linked = join(harness.dir(), 'linked');
     makeRepo(linked, { 'README.md': '# linked\n' });
     symlinkSync(secret, join(linked, 'AGENTS.md'));
     git(linked, 'add', '-A');
     git(linked, 'commit', '-q', '-m', 'symlinked AGENTS.md');
 
-    llm = await startScriptedLLM([
-      { toolCalls: [{ name: 'finish', arguments: { summary: 'ok' } }] },
-      { toolCalls: [{ name: 'finish', arguments: { summary: 'ok' } }] },
-    ]);
-    started = await startTestApp({ image, llmUrl: llm.url, provider: 'anthropic' });
+    const started = await harness.start({
+      script: [
+        { toolCalls: [{ name: 'finish', arguments: { summary: 'ok' } }] },
+        { toolCalls: [{ name: 'finish', arguments: { summary: 'ok' } }] },
+      ],
+    });
+    const llm = harness.llm;
     const first = started.app.engine.submit({ repo, prompt: 'look', options: { instructions: 'Prefer small commits.' } });
     await waitForFinal(started.app, first.id);
     const system = String(llm.requests[0]!.body.system);
@@ -132,10 +114,8 @@ describe('task options: revisions, issue links, drafts, project instructions, de
   });
 
   it('the same delivery submitted five times at once creates exactly one session', async () => {
-    tmp = mkdtempSync(join(tmpdir(), 'telecoder-delivery-'));
-    const repo = makeRepo(join(tmp, 'project'), { 'README.md': '# x\n' });
-    llm = await startScriptedLLM([{ toolCalls: [{ name: 'finish', arguments: { summary: 'ok' } }] }]);
-    started = await startTestApp({ image, llmUrl: llm.url, provider: 'anthropic' });
+    const repo = harness.localRepo({ 'README.md': '# x\n' });
+    const started = await harness.start({ script: [{ toolCalls: [{ name: 'finish', arguments: { summary: 'ok' } }] }] });
     const app = started.app;
     const outcomes = await Promise.allSettled(
       Array.from({ length: 5 }, async () => app.engine.submit({ repo, prompt: 'once', deliveryId: 'delivery-1' })),

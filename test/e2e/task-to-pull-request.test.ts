@@ -1,24 +1,15 @@
 import { execFile, execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import nock from 'nock';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/logger.js';
-import { git, makeBareRemote, makeRepo } from '../helpers/git-fixtures.js';
-import { startGitHttpServer, type GitHttpServer } from '../helpers/git-http-server.js';
+import { useAppHarness } from '../helpers/app-harness.js';
+import { git } from '../helpers/git-fixtures.js';
 import { setupGitHubMock } from '../helpers/github-mock.js';
 import { readSse } from '../helpers/read-sse.js';
-import { ensureTestImage } from '../helpers/sandbox-image.js';
-import { startScriptedLLM } from '../helpers/scripted-llm-server.js';
-import {
-  CANARY_GITHUB_TOKEN,
-  CANARY_LLM_KEY,
-  startTestApp,
-  waitForFinal,
-  type StartedTestApp,
-} from '../helpers/test-app.js';
+import { type ScriptStep } from '../helpers/scripted-llm-server.js';
+import { CANARY_GITHUB_TOKEN, CANARY_LLM_KEY, waitForFinal } from '../helpers/test-app.js';
 
 const run = promisify(execFile);
 const CLI = resolve('bin/telecoder.js');
@@ -56,36 +47,16 @@ function toolResults(body: { messages?: Array<{ role: string; content: unknown }
 }
 
 describe.each(['anthropic', 'openai'] as const)('a task becomes a pull request (%s wire format)', (provider) => {
-  let image: string;
-  let tmp: string;
-  let started: StartedTestApp | undefined;
-  let llm: Awaited<ReturnType<typeof startScriptedLLM>> | undefined;
-  let gitServer: GitHttpServer | undefined;
   const github = setupGitHubMock();
-
-  beforeAll(async () => {
-    image = await ensureTestImage();
-  }, 900_000);
-
-  afterEach(async () => {
-    await started?.stop();
-    await llm?.close();
-    await gitServer?.close();
-    started = undefined;
-    llm = undefined;
-    gitServer = undefined;
-    if (tmp) rmSync(tmp, { recursive: true, force: true });
-  });
+  const harness = useAppHarness('e2e');
 
   it('POST /api/sessions → agent edits and runs in a container → pushed branch → PR → SSE → CLI prints the URL', async () => {
-    tmp = mkdtempSync(join(tmpdir(), 'telecoder-e2e-'));
-    const remotes = join(tmp, 'remotes');
-    const bare = makeBareRemote(join(remotes, 'acme', 'widgets.git'), {
+    const { bare, gitUrl } = harness.remote({
       'README.md': '# Widgets\n',
       'package.json': '{"name":"widgets","version":"1.0.0"}\n',
     });
-    llm = await startScriptedLLM(healthEndpointScript());
-    started = await startTestApp({ image, llmUrl: llm.url, provider, gitUrl: `file://${remotes}` });
+    const started = await harness.start({ script: healthEndpointScript(), provider, gitUrl });
+    const llm = harness.llm;
 
     let prBody = '';
     github.scope
@@ -150,13 +121,11 @@ describe.each(['anthropic', 'openai'] as const)('a task becomes a pull request (
   });
 
   it('local mode: --repo ./path leaves the work on telecoder/<id> of that repository, with no GitHub at all', async () => {
-    tmp = mkdtempSync(join(tmpdir(), 'telecoder-e2e-local-'));
-    const repo = makeRepo(join(tmp, 'project'), { 'README.md': '# Widgets\n' }, 'trunk');
-    llm = await startScriptedLLM(healthEndpointScript());
-    started = await startTestApp({ image, llmUrl: llm.url, provider });
+    const repo = harness.localRepo({ 'README.md': '# Widgets\n' }, { branch: 'trunk' });
+    const started = await harness.start({ script: healthEndpointScript(), provider });
 
     const cli = await run(process.execPath, [CLI, 'run', 'add a /health endpoint', '--repo', './project', '--server', started.url], {
-      cwd: tmp,
+      cwd: harness.dir(),
       timeout: 120_000,
     });
     const [session] = started.app.store.listSessions();
@@ -171,11 +140,11 @@ describe.each(['anthropic', 'openai'] as const)('a task becomes a pull request (
   });
 
   it('secrets (token mode): the GitHub token authenticates the server\'s git and API, and neither it nor the LLM key reaches the sandbox, events, PR body or logs', async () => {
-    tmp = mkdtempSync(join(tmpdir(), 'telecoder-e2e-secrets-'));
-    const remotes = join(tmp, 'remotes');
-    const bare = makeBareRemote(join(remotes, 'acme', 'widgets.git'), { 'README.md': '# Widgets\n' });
     // A private GitHub-style repository: the git host refuses any request without the token.
-    gitServer = await startGitHttpServer({ root: remotes, basicAuth: { username: 'x-access-token', password: CANARY_GITHUB_TOKEN } });
+    const { bare, server: gitServer } = await harness.remoteOverHttp(
+      { 'README.md': '# Widgets\n' },
+      { basicAuth: { username: 'x-access-token', password: CANARY_GITHUB_TOKEN } },
+    );
     const repoUrl = `${gitServer.url}/acme/widgets.git`;
     const anonymous = { ...process.env, GIT_TERMINAL_PROMPT: '0', GIT_ASKPASS: '', GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null' };
     // Asynchronously: the git host answers from this very process.
@@ -216,9 +185,9 @@ describe.each(['anthropic', 'openai'] as const)('a task becomes a pull request (
       'printf "probe-%s\\n" finished',
     ].join('\n');
     const inspected: string[] = [];
-    llm = await startScriptedLLM([
+    const script: ScriptStep[] = [
       () => {
-        const [session] = started!.app.store.listSessions();
+        const [session] = harness.app.store.listSessions();
         const ids = execFileSync('docker', ['ps', '-q', '--filter', `label=telecoder.session=${session!.id}`], { encoding: 'utf8' });
         for (const id of ids.split('\n').filter((line) => line.trim())) {
           inspected.push(execFileSync('docker', ['inspect', id.trim()], { encoding: 'utf8' }));
@@ -227,16 +196,16 @@ describe.each(['anthropic', 'openai'] as const)('a task becomes a pull request (
       },
       { toolCalls: [{ name: 'write_file', arguments: { path: 'NOTES.md', content: 'looked around\n' } }] },
       { toolCalls: [{ name: 'finish', arguments: { summary: 'looked around' } }] },
-    ]);
+    ];
 
     const logLines: string[] = [];
-    started = await startTestApp({
-      image,
-      llmUrl: llm.url,
+    const started = await harness.start({
+      script,
       provider,
       gitUrl: gitServer.url,
       customize: (builder) => builder.withLogger(createLogger('trace', { write: (line: string) => void logLines.push(line) })),
     });
+    const llm = harness.llm;
     let prBody = '';
     github.scope
       .get('/repos/acme/widgets')

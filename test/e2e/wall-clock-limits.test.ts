@@ -5,27 +5,18 @@
  * larger, so nothing but the half under test can end the sandbox. The per-command limit alone,
  * with a large wall clock, is tested in session-faults.test.ts ("a command that never ends").
  */
-import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import Dockerode from 'dockerode';
-import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { freePort } from '../../src/server/free-port.js';
-import { makeRepo } from '../helpers/git-fixtures.js';
-import { ensureTestImage } from '../helpers/sandbox-image.js';
-import { startScriptedLLM } from '../helpers/scripted-llm-server.js';
-import { startTestApp, testEnv, waitForFinal, type StartedTestApp } from '../helpers/test-app.js';
+import { useAppHarness } from '../helpers/app-harness.js';
+import { containersOf, removeSessionContainers } from '../helpers/docker-leftovers.js';
+import { testEnv, waitForFinal } from '../helpers/test-app.js';
 import { transpileSources } from '../helpers/transpile-sources.js';
 
 const docker = new Dockerode();
 const runForever = { toolCalls: [{ name: 'run_command', arguments: { command: 'sleep 600' } }] };
-
-function containersOf(sessionId: string): string[] {
-  return execFileSync('docker', ['ps', '-aq', '--filter', `label=telecoder.session=${sessionId}`], { encoding: 'utf8' })
-    .split('\n')
-    .filter((line) => line.trim() !== '');
-}
 
 async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs: number): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -38,32 +29,16 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T 
 }
 
 describe('the wall-clock limit, each of its two enforcements alone', () => {
-  let image: string;
-  let tmp: string;
-  let started: StartedTestApp | undefined;
-  let llm: Awaited<ReturnType<typeof startScriptedLLM>> | undefined;
-  /** Sessions of the test: whatever their containers, none may outlive it, even when it fails. */
-  const sessions: string[] = [];
-
-  beforeAll(async () => {
-    image = await ensureTestImage();
-  }, 900_000);
-
-  afterEach(async () => {
+  const harness = useAppHarness('wall-clock');
+  // Runs before the harness stops the app (after-hooks run last registered first).
+  afterEach(() => {
     vi.restoreAllMocks();
-    await started?.stop();
-    await llm?.close();
-    started = undefined;
-    llm = undefined;
-    for (const container of sessions.splice(0).flatMap(containersOf)) {
-      await docker.getContainer(container).remove({ force: true }).catch(() => undefined);
-    }
-    rmSync(tmp, { recursive: true, force: true });
   });
+  /** Whatever its containers, no session of the test may outlive it, even when it fails. */
+  const removeAfterTest = (id: string) => harness.onCleanup(() => removeSessionContainers(id));
 
   it("the server's own timer ends the session at TELECODER_SANDBOX_TIMEOUT when the container's sleep is an hour (command limit 10m)", async () => {
-    tmp = mkdtempSync(join(tmpdir(), 'telecoder-wall-clock-server-'));
-    const repo = makeRepo(join(tmp, 'project'), { 'README.md': '# Project\n' });
+    const repo = harness.localRepo({ 'README.md': '# Project\n' });
     // The container's own backstop is pushed an hour away: only the server can end it in time.
     const commands: string[][] = [];
     const createContainer = Dockerode.prototype.createContainer;
@@ -73,20 +48,14 @@ describe('the wall-clock limit, each of its two enforcements alone', () => {
       commands.push(asked.Cmd ?? []);
       return createContainer.call(this, asked);
     } as typeof createContainer);
-    llm = await startScriptedLLM([runForever]);
-    started = await startTestApp({
-      image,
-      llmUrl: llm.url,
-      provider: 'anthropic',
-      env: { TELECODER_SANDBOX_TIMEOUT: '6s', TELECODER_COMMAND_TIMEOUT: '10m' },
-    });
+    const started = await harness.start({ script: [runForever], env: { TELECODER_SANDBOX_TIMEOUT: '6s', TELECODER_COMMAND_TIMEOUT: '10m' } });
     const created = await fetch(`${started.url}/api/sessions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ repo, prompt: 'wait for a long time' }),
     });
     const { id } = (await created.json()) as { id: string };
-    sessions.push(id);
+    removeAfterTest(id);
     const began = Date.now();
     const session = await waitForFinal(started.app, id, 45_000);
     const tookMs = Date.now() - began;
@@ -97,20 +66,19 @@ describe('the wall-clock limit, each of its two enforcements alone', () => {
     // Within the wall clock plus the time to start, not the command's 10 minutes or the sleep's hour.
     expect(tookMs).toBeGreaterThanOrEqual(5_000);
     expect(tookMs).toBeLessThan(40_000);
-    expect(llm.requests).toHaveLength(1);
+    expect(harness.llm.requests).toHaveLength(1);
     expect(containersOf(id)).toEqual([]);
   });
 
   it("the container's own sleep ends the sandbox at TELECODER_SANDBOX_TIMEOUT after the server was killed with SIGKILL (command limit 10m)", async () => {
-    tmp = mkdtempSync(join(tmpdir(), 'telecoder-wall-clock-container-'));
-    const repo = makeRepo(join(tmp, 'project'), { 'README.md': '# Project\n' });
-    llm = await startScriptedLLM([runForever]);
+    const repo = harness.localRepo({ 'README.md': '# Project\n' });
+    const llm = await harness.startLLM([runForever]);
     // The server runs in a process of its own (built from src/ as it is now), so it can die for real.
-    const build = transpileSources(join(tmp, 'build'));
+    const build = transpileSources(join(harness.dir(), 'build'));
     const port = await freePort('127.0.0.1');
     const env = {
       ...process.env,
-      ...testEnv({ image, llmUrl: llm.url, provider: 'anthropic', dataDir: join(tmp, 'data') }),
+      ...testEnv({ image: harness.image, llmUrl: llm.url, provider: 'anthropic', dataDir: join(harness.dir(), 'data') }),
       TELECODER_ADDR: `127.0.0.1:${port}`,
       TELECODER_SANDBOX_TIMEOUT: '8s',
       TELECODER_COMMAND_TIMEOUT: '10m',
@@ -127,9 +95,9 @@ describe('the wall-clock limit, each of its two enforcements alone', () => {
         body: JSON.stringify({ repo, prompt: 'wait for a long time' }),
       });
       const { id } = (await created.json()) as { id: string };
-      sessions.push(id);
+      removeAfterTest(id);
       // The agent is in its endless command: the sandbox is up and nothing else will end it.
-      await waitFor('the command to be running', () => (llm!.requests.length > 0 ? true : undefined), 60_000);
+      await waitFor('the command to be running', () => (llm.requests.length > 0 ? true : undefined), 60_000);
       const [container] = containersOf(id);
       expect(container).toBeDefined();
       server.kill('SIGKILL');

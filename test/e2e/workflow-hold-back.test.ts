@@ -1,14 +1,11 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { git, makeBareRemote, makeRepo } from '../helpers/git-fixtures.js';
-import { setupGitHubMock } from '../helpers/github-mock.js';
-import { ensureTestImage } from '../helpers/sandbox-image.js';
-import { startScriptedLLM } from '../helpers/scripted-llm-server.js';
-import { startTestApp, waitForFinal, type StartedTestApp } from '../helpers/test-app.js';
+import { describe, expect, it } from 'vitest';
+import { useAppHarness } from '../helpers/app-harness.js';
+import { git } from '../helpers/git-fixtures.js';
+import { capturePullRequest, setupGitHubMock } from '../helpers/github-mock.js';
+import { waitForFinal } from '../helpers/test-app.js';
 
 const run = promisify(execFile);
 const CLI = resolve('bin/telecoder.js');
@@ -27,55 +24,25 @@ function script(options: { workflowOnly?: boolean } = {}) {
 }
 
 describe('workflow changes are held back unless allowed', () => {
-  let image: string;
-  let tmp: string | undefined;
-  let started: StartedTestApp | undefined;
-  let llm: Awaited<ReturnType<typeof startScriptedLLM>> | undefined;
   const github = setupGitHubMock();
-
-  beforeAll(async () => {
-    image = await ensureTestImage();
-  }, 900_000);
-
-  afterEach(async () => {
-    await started?.stop();
-    await llm?.close();
-    started = undefined;
-    llm = undefined;
-    if (tmp) rmSync(tmp, { recursive: true, force: true });
-    tmp = undefined;
-  });
+  const harness = useAppHarness('hold-back');
 
   async function startOnRemote(steps: ReturnType<typeof script>, env: Record<string, string> = {}) {
-    tmp = mkdtempSync(join(tmpdir(), 'telecoder-hold-back-'));
-    const remotes = join(tmp, 'remotes');
-    const bare = makeBareRemote(join(remotes, 'acme', 'widgets.git'), { 'README.md': '# Widgets\n', '.github/workflows/ci.yml': 'on: pull_request\n' });
-    llm = await startScriptedLLM(steps);
-    started = await startTestApp({ image, llmUrl: llm.url, provider: 'anthropic', gitUrl: `file://${remotes}`, env });
+    const { bare, gitUrl } = harness.remote({ 'README.md': '# Widgets\n', '.github/workflows/ci.yml': 'on: pull_request\n' });
+    await harness.start({ script: steps, gitUrl, env });
     return bare;
-  }
-
-  function capturePullRequest(number: number) {
-    const sent: { body?: string; draft?: boolean } = {};
-    github.scope
-      .get('/repos/acme/widgets')
-      .times(2)
-      .reply(200, { default_branch: 'main', html_url: 'https://github.com/acme/widgets' })
-      .post('/repos/acme/widgets/pulls', (body: { body?: string; draft?: boolean }) => ((sent.body = body.body), (sent.draft = body.draft), true))
-      .reply(201, { html_url: `https://github.com/acme/widgets/pull/${number}`, number });
-    return sent;
   }
 
   it('a task that edits a workflow and a source file: a draft PR with the source change only, whose body shows the workflow; the result and the CLI say so', async () => {
     const bare = await startOnRemote(script());
-    const sent = capturePullRequest(51);
+    const sent = capturePullRequest(github, 51);
 
-    const cli = await run(process.execPath, [CLI, 'run', 'add a health helper', '--repo', 'acme/widgets', '--server', started!.url], { timeout: 120_000 });
+    const cli = await run(process.execPath, [CLI, 'run', 'add a health helper', '--repo', 'acme/widgets', '--server', harness.url], { timeout: 120_000 });
     expect(cli.stdout).toContain('Draft PR open: https://github.com/acme/widgets/pull/51');
     expect(cli.stderr).toMatch(/Warning: 1 CI workflow file\(s\) \(`\.github\/workflows\/ci\.yml`\) were held back and not pushed; the pull request body shows them/);
     expect(cli.stderr).toContain('TELECODER_ALLOW_WORKFLOW_CHANGES=true');
 
-    const [session] = started!.app.store.listSessions();
+    const [session] = harness.app.store.listSessions();
     expect(session!.status).toBe('complete');
     expect(session!.result).toMatchObject({ type: 'pr', prNumber: 51, draft: true, heldBack: ['.github/workflows/ci.yml'] });
     expect(session!.result!.warning).toMatch(/held back and not pushed/);
@@ -93,20 +60,20 @@ describe('workflow changes are held back unless allowed', () => {
     expect(sent.body).toContain(`\`\`\`yaml\n${WORKFLOW.trimEnd()}\n\`\`\``);
     expect(sent.body).toMatch(/## Files changed \(1\)\n- `src\/health\.mjs`/);
 
-    const events = started!.app.store.listEvents(session!.id);
+    const events = harness.app.store.listEvents(session!.id);
     expect(events.some((event) => event.type === 'output' && String(event.data).startsWith('Held back, not pushed') && String(event.data).includes('DEPLOY_KEY'))).toBe(true);
   });
 
   it('with TELECODER_ALLOW_WORKFLOW_CHANGES=true the same task is delivered as usual', async () => {
     const bare = await startOnRemote(script(), { TELECODER_ALLOW_WORKFLOW_CHANGES: 'true' });
-    const sent = capturePullRequest(52);
-    const response = await fetch(`${started!.url}/api/sessions`, {
+    const sent = capturePullRequest(github, 52);
+    const response = await fetch(`${harness.url}/api/sessions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ repo: 'acme/widgets', prompt: 'add a health helper' }),
     });
     const { id } = (await response.json()) as { id: string };
-    const session = await waitForFinal(started!.app, id);
+    const session = await waitForFinal(harness.app, id);
     expect(session.status).toBe('complete');
     expect(session.result).toMatchObject({ type: 'pr', prNumber: 52 });
     expect(session.result!.draft).toBeUndefined();
@@ -118,10 +85,8 @@ describe('workflow changes are held back unless allowed', () => {
   });
 
   it('a task that changes only a workflow ends in error saying what was held back and how to allow it; nothing is pushed', async () => {
-    tmp = mkdtempSync(join(tmpdir(), 'telecoder-hold-back-'));
-    const repo = makeRepo(join(tmp, 'project'), { 'README.md': '# Widgets\n' });
-    llm = await startScriptedLLM(script({ workflowOnly: true }));
-    started = await startTestApp({ image, llmUrl: llm.url, provider: 'anthropic' });
+    const repo = harness.localRepo({ 'README.md': '# Widgets\n' });
+    const started = await harness.start({ script: script({ workflowOnly: true }) });
 
     const failed = await run(process.execPath, [CLI, 'run', 'add CI', '--repo', repo, '--server', started.url], { timeout: 120_000 }).then(
       () => undefined,
@@ -141,11 +106,9 @@ describe('workflow changes are held back unless allowed', () => {
   });
 
   it("a repository's own allowWorkflowChanges lets them through, and a revision holds them back and says so", async () => {
-    tmp = mkdtempSync(join(tmpdir(), 'telecoder-hold-back-'));
-    const repo = makeRepo(join(tmp, 'project'), { 'README.md': '# Widgets\n' });
+    const repo = harness.localRepo({ 'README.md': '# Widgets\n' });
     git(repo, 'branch', 'feature');
-    llm = await startScriptedLLM([...script(), ...script()]);
-    started = await startTestApp({ image, llmUrl: llm.url, provider: 'anthropic' });
+    const started = await harness.start({ script: [...script(), ...script()] });
 
     // What the GitHub door sets when .github/telecoder.yml says `allowWorkflowChanges: true`.
     const allowed = started.app.engine.submit({ repo, prompt: 'add a health helper', options: { allowWorkflowChanges: true } });

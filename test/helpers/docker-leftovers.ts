@@ -11,6 +11,22 @@ export function containersLabelled(label: string): string[] {
   return docker(['ps', '-aq', '--filter', `label=${label}`]);
 }
 
+/** Ids of a session's containers (running or not). */
+export function containersOf(sessionId: string): string[] {
+  return containersLabelled(`telecoder.session=${sessionId}`);
+}
+
+/** Removes a session's containers, whatever their state; one already going away is no failure. */
+export function removeSessionContainers(sessionId: string): void {
+  for (const id of containersOf(sessionId)) {
+    try {
+      execFileSync('docker', ['rm', '-f', id], { stdio: 'ignore' });
+    } catch {
+      // Removed meanwhile (by the server, say).
+    }
+  }
+}
+
 /** Names of Docker networks carrying this label. */
 export function networksLabelled(label: string): string[] {
   return docker(['network', 'ls', '-q', '--filter', `label=${label}`]);

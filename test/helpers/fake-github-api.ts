@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listenOnLoopback } from './listen-on-loopback.js';
 
 export interface RecordedPull {
   repo: string;
@@ -74,13 +74,9 @@ export async function startFakeGitHubApi(options: { defaultBranch?: string } = {
   const server = createServer((req, res) => {
     handle(req, res).catch((error: unknown) => send(res, 500, { message: String(error) }));
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
+  const url = await listenOnLoopback(server);
   return {
-    url: `http://127.0.0.1:${port}`,
+    url,
     pulls,
     unknown,
     holdNextPull: () => {

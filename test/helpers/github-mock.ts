@@ -71,3 +71,15 @@ export function setupGitHubMock(options: { baseUrl?: string } = {}): GitHubMock 
     },
   };
 }
+
+/** Mocks what a task on acme/widgets asks GitHub, and records the pull request it opens as `number`. */
+export function capturePullRequest(github: GitHubMock, number: number): { body?: string; draft?: boolean } {
+  const sent: { body?: string; draft?: boolean } = {};
+  github.scope
+    .get('/repos/acme/widgets')
+    .times(2)
+    .reply(200, { default_branch: 'main', html_url: 'https://github.com/acme/widgets' })
+    .post('/repos/acme/widgets/pulls', (body: { body?: string; draft?: boolean }) => ((sent.body = body.body), (sent.draft = body.draft), true))
+    .reply(201, { html_url: `https://github.com/acme/widgets/pull/${number}`, number });
+  return sent;
+}

@@ -14,6 +14,16 @@ export async function createSession(url: string, body: { repo: string; prompt: s
   return JSON.parse(text) as SessionJson;
 }
 
+/** Calls the API with `body` as JSON, if any: the answer's status and its parsed JSON. */
+export async function callApi(url: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ status: number; body: any }> {
+  const response = await fetch(`${url}${path}`, {
+    method,
+    headers: { 'content-type': 'application/json' },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  return { status: response.status, body: (await response.json()) as any };
+}
+
 export async function getSession(url: string, id: string): Promise<SessionJson> {
   const response = await fetch(`${url}/api/sessions/${id}`);
   if (!response.ok) throw new Error(`GET /api/sessions/${id} answered ${response.status}: ${await response.text()}`);

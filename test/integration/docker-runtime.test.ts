@@ -9,6 +9,7 @@ import { DockerRuntime } from '../../src/sandbox/docker/docker-runtime.js';
 import { DockerSandbox, SandboxStoppedError } from '../../src/sandbox/docker/docker-sandbox.js';
 import type { Sandbox, SandboxLimits } from '../../src/sandbox/runtime.js';
 import { SANDBOX_CONTEXT_DIR, TEST_BASE_IMAGE, ensureTestImage } from '../helpers/sandbox-image.js';
+import { within } from '../helpers/within.js';
 
 const docker = new Dockerode();
 const instance = `docker-runtime-test-${randomUUID().slice(0, 8)}`;
@@ -35,16 +36,6 @@ async function inspectOrNull(id: string): Promise<Dockerode.ContainerInspectInfo
     if ((error as { statusCode?: number }).statusCode === 404) return null;
     throw error;
   }
-}
-
-function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise,
-    new Promise<T>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
 }
 
 beforeAll(async () => {

@@ -7,6 +7,7 @@ import { SandboxStoppedError } from '../../src/sandbox/docker/docker-sandbox.js'
 import { isStorageQuotaUnsupported } from '../../src/sandbox/docker/storage-quota.js';
 import type { Sandbox, SandboxLimits } from '../../src/sandbox/runtime.js';
 import { SANDBOX_CONTEXT_DIR, TEST_BASE_IMAGE, ensureTestImage } from '../helpers/sandbox-image.js';
+import { within } from '../helpers/within.js';
 
 // TELECODER_SANDBOX_DISK on an engine whose storage driver has no per-container quota (this
 // machine: overlay2 on ext4), where a watchdog measuring what the sandbox wrote enforces it.
@@ -22,16 +23,6 @@ const cacheRepos: string[] = [];
 
 function newSessionId(): string {
   return `disk-${randomUUID().slice(0, 12)}`;
-}
-
-function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise,
-    new Promise<T>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
 }
 
 async function run(sandbox: Sandbox, script: string): Promise<string> {

@@ -3,8 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { LATEST_SCHEMA_VERSION, MIGRATIONS, migrate } from '../../src/store/sqlite/migrations.js';
+import { LATEST_SCHEMA_VERSION } from '../../src/store/sqlite/migrations.js';
 import { SqliteSessionStore } from '../../src/store/sqlite/sqlite-session-store.js';
+import { oldDatabase } from '../helpers/old-database.js';
 
 let dir: string;
 const opened: SqliteSessionStore[] = [];
@@ -39,14 +40,7 @@ describe('SqliteSessionStore instance id (what Docker labels carry)', () => {
   it('is given to a version 2 database on upgrade, which keeps its sessions', () => {
     mkdirSync(join(dir, 'old'));
     const file = join(dir, 'old', 'telecoder.db');
-    const raw = new Database(file);
-    migrate(raw, MIGRATIONS.slice(0, 2));
-    raw
-      .prepare(
-        `INSERT INTO sessions (id, repo, prompt, mode, status, branch, agent, model, origin, usage, created_at, updated_at)
-         VALUES ('old', 'a/b', 'p', 'task', 'complete', 'telecoder/old', 'builtin', NULL, '{"kind":"api"}', '{"inputTokens":0,"outputTokens":0,"turns":0}', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z')`,
-      )
-      .run();
+    const raw = oldDatabase(file, 2);
     raw.close();
 
     const store = open(file);

@@ -10,6 +10,7 @@ import { ConflictError, DuplicateDeliveryError, NotFoundError } from '../../src/
 import type { NewSession } from '../../src/store/session-store.js';
 import { LATEST_SCHEMA_VERSION, MIGRATIONS, migrate, type Migration } from '../../src/store/sqlite/migrations.js';
 import { SqliteSessionStore } from '../../src/store/sqlite/sqlite-session-store.js';
+import { oldDatabase } from '../helpers/old-database.js';
 
 const ISO_MS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 const REPO_ROOT = resolve(import.meta.dirname, '../..');
@@ -470,14 +471,7 @@ describe('SqliteSessionStore deliveries and task options', () => {
   it('upgrades a version 1 database in place, keeping its sessions', () => {
     mkdirSync(dirname(file), { recursive: true });
     const v1File = join(dirname(file), 'v1.db');
-    const raw = new Database(v1File);
-    migrate(raw, MIGRATIONS.slice(0, 1));
-    raw
-      .prepare(
-        `INSERT INTO sessions (id, repo, prompt, mode, status, branch, agent, model, origin, usage, created_at, updated_at)
-         VALUES ('old', 'a/b', 'p', 'task', 'complete', 'telecoder/old', 'builtin', NULL, '{"kind":"api"}', '{"inputTokens":0,"outputTokens":0,"turns":0}', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z')`,
-      )
-      .run();
+    const raw = oldDatabase(v1File, 1);
     expect(raw.pragma('user_version', { simple: true })).toBe(1);
     raw.close();
     const store = open(v1File);
