@@ -4,10 +4,9 @@
  * `${BENCH_CACHE_DIR:-$TMPDIR/telecoder-bench-cache}/<key>/`, complete once `.complete` exists.
  */
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type Dockerode from 'dockerode';
 
@@ -104,9 +103,8 @@ export function fileCreateMicros(parent: string, files = 500): number {
  * caches, labelled with the data dir's instance label; see src/telecoder.ts). The server keeps
  * them on purpose, so a benchmark that throws its data dir away removes them too.
  */
-export async function removeInstanceVolumes(docker: Dockerode, dataDir: string): Promise<string[]> {
-  const instance = createHash('sha256').update(resolve(dataDir)).digest('hex').slice(0, 12);
-  const listed = await docker.listVolumes({ filters: { label: [`telecoder.instance=${instance}`] } });
+export async function removeInstanceVolumes(docker: Dockerode, instanceId: string): Promise<string[]> {
+  const listed = await docker.listVolumes({ filters: { label: [`telecoder.instance=${instanceId}`] } });
   const removed: string[] = [];
   for (const volume of listed.Volumes ?? []) {
     try {

@@ -223,9 +223,10 @@ class AppUnderTest {
   async stop(docker: Dockerode): Promise<void> {
     // Mirrors, cache volumes and workspace snapshot images of this data dir.
     await this.app?.engine.pruneCaches().catch(() => undefined);
+    const instanceId = this.app?.store.instanceId();
     await this.app?.stop();
     // The cache volumes the application made for this data dir (it keeps them on purpose).
-    await removeInstanceVolumes(docker, this.dataDir);
+    if (instanceId) await removeInstanceVolumes(docker, instanceId);
     rmSync(this.dataDir, { recursive: true, force: true });
   }
 }

@@ -134,10 +134,11 @@ async function oneSession(image: string, repo: string): Promise<SessionTimes> {
       .map((at, i) => arrivals[i + 1]! - at);
     return { toFirstTool: toolEvents[0]! - posted, toolRoundTrips, wholeMinusLlm: ended - posted - llmTime };
   } finally {
+    const instanceId = app.store.instanceId();
     await app.stop();
     await llm.close();
     // The repository's dependency-cache volume outlives the server by design; not this data dir's.
-    await removeInstanceVolumes(new Dockerode(), dataDir);
+    await removeInstanceVolumes(new Dockerode(), instanceId);
     rmSync(dataDir, { recursive: true, force: true });
   }
 }

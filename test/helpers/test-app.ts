@@ -5,6 +5,7 @@ import { loadConfig } from '../../src/config/config.js';
 import { createLogger } from '../../src/logger.js';
 import { TeleCoderBuilder, type TeleCoder } from '../../src/telecoder.js';
 import { TEST_BASE_IMAGE } from './sandbox-image.js';
+import { removeInstanceResources } from './docker-leftovers.js';
 
 export const CANARY_GITHUB_TOKEN = 'ghp_CANARYgithubTOKEN0123456789abcdefABCD';
 export const CANARY_LLM_KEY = 'sk-CANARYllmKEY-0123456789abcdef';
@@ -68,8 +69,13 @@ export async function startTestApp(options: TestAppOptions): Promise<StartedTest
     async stop(stopOptions = {}) {
       // Each test's data dir is its own instance: its dependency volumes would outlive it otherwise.
       if (!stopOptions.keepData) await app.engine.pruneCaches().catch(() => undefined);
+      const instanceId = app.store.instanceId();
       await app.stop();
-      if (!stopOptions.keepData) rmSync(dataDir, { recursive: true, force: true });
+      if (stopOptions.keepData) return;
+      // What prune keeps (volumes of repositories stored sessions name, snapshot images) is this
+      // test's alone: nothing else uses its instance id.
+      removeInstanceResources(instanceId);
+      rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }
