@@ -28,6 +28,7 @@ import { createHttpServer, type Handler, type RunningHttpServer } from './server
 import { packageRoot } from './server/package-root.js';
 import { SqliteSessionStore } from './store/sqlite/sqlite-session-store.js';
 import type { SessionStore } from './store/session-store.js';
+import { GitHubWriteLimiter } from './github/github-write-limiter.js';
 
 export type LLMFactory = (model?: string) => LLMClient;
 
@@ -135,12 +136,15 @@ export class TeleCoderBuilder {
         // What sandboxes reach, enforced by the runtime's egress proxy (docs/egress.md).
         egress: egressSettings(config.sandbox),
       });
+    // Every GitHub write of this process, the provider's and the App's, waits in one queue.
+    const githubWriteLimiter = new GitHubWriteLimiter({ intervalMs: config.githubWriteIntervalMs });
     const builtInProviders: GitProvider[] = [
       new LocalRepoProvider(),
       new GitHubProvider({
         tokenSource: githubTokenSource(config),
         apiUrl: config.githubApiUrl,
         gitUrl: config.githubGitUrl,
+        writeLimiter: githubWriteLimiter,
       }),
     ];
     const providers = this.#replaceProviders ? this.#providers : [...this.#providers, ...builtInProviders];
@@ -163,7 +167,17 @@ export class TeleCoderBuilder {
     const sweepLegacy = this.#runtime
       ? undefined
       : () => removeLegacySandboxes({ dataDir: config.dataDir, isOwnSession: (id) => store.getSession(id) !== undefined, logger });
-    return new TeleCoder({ config, logger, store, bus, runtime, engine, handlers: this.#handlers, ...(sweepLegacy ? { sweepLegacy } : {}) });
+    return new TeleCoder({
+      config,
+      logger,
+      store,
+      bus,
+      runtime,
+      engine,
+      handlers: this.#handlers,
+      githubWriteLimiter,
+      ...(sweepLegacy ? { sweepLegacy } : {}),
+    });
   }
 }
 
@@ -198,6 +212,8 @@ interface TeleCoderParts {
   runtime: Runtime;
   engine: Engine;
   handlers: Handler[];
+  /** One queue for every GitHub write of this process (the provider's and the App's). */
+  githubWriteLimiter: GitHubWriteLimiter;
   /** Removes sandboxes an older TeleCoder left under the label it derived from the data dir's path. */
   sweepLegacy?: () => Promise<unknown>;
 }
@@ -211,6 +227,7 @@ export class TeleCoder {
   readonly runtime: Runtime;
   readonly engine: Engine;
   readonly #handlers: Handler[];
+  readonly #githubWriteLimiter: GitHubWriteLimiter;
   readonly #sweepLegacy: (() => Promise<unknown>) | undefined;
   #http?: RunningHttpServer;
   #reporter?: TrackingCommentReporter;
@@ -224,6 +241,7 @@ export class TeleCoder {
     this.runtime = parts.runtime;
     this.engine = parts.engine;
     this.#handlers = parts.handlers;
+    this.#githubWriteLimiter = parts.githubWriteLimiter;
     this.#sweepLegacy = parts.sweepLegacy;
   }
 
@@ -253,6 +271,7 @@ export class TeleCoder {
       webhookPath: githubApp.webhookPath,
       webhookProxyUrl: githubApp.webhookProxyUrl,
       githubApiUrl: this.config.githubApiUrl,
+      githubWriteLimiter: this.#githubWriteLimiter,
       apiToken: this.config.apiToken,
       publicUrl: this.config.publicUrl,
       // Setup mode: a registered App's keys go to the data dir (0600), read by the next start.

@@ -30,6 +30,8 @@ export interface Config {
   githubApiUrl: string;
   /** Base URL git clones from and pushes to, e.g. https://github.com. */
   githubGitUrl: string;
+  /** TELECODER_GITHUB_WRITE_INTERVAL: least time between two content-creating GitHub requests, process-wide. */
+  githubWriteIntervalMs: number;
   /** Allow repositories given as a path on the server's disk (local mode). */
   allowLocalRepos: boolean;
   /** The GitHub App (Probot). Without appId and privateKey the server runs without it. */
@@ -255,6 +257,7 @@ const envSchema = z.object({
   GITHUB_TOKEN: optionalText,
   GITHUB_API_URL: optionalText,
   TELECODER_GIT_URL: optionalText,
+  TELECODER_GITHUB_WRITE_INTERVAL: duration('TELECODER_GITHUB_WRITE_INTERVAL', '1s'),
   TELECODER_ALLOW_LOCAL_REPOS: z.string().optional(),
   APP_ID: optionalText,
   PRIVATE_KEY: optionalText,
@@ -431,6 +434,7 @@ export function loadConfig(processEnv: NodeJS.ProcessEnv = process.env): Config 
     githubToken: e.GITHUB_TOKEN,
     githubApiUrl: (e.GITHUB_API_URL ?? (gheBase ? `${gheBase}/api/v3` : 'https://api.github.com')).replace(/\/+$/, ''),
     githubGitUrl: (e.TELECODER_GIT_URL ?? gheBase ?? 'https://github.com').replace(/\/+$/, ''),
+    githubWriteIntervalMs: e.TELECODER_GITHUB_WRITE_INTERVAL,
     // A server reachable from other machines must not clone whatever repositories sit on its disk
     // for any API client, so local paths are on by default only on loopback.
     allowLocalRepos: boolText(isLoopbackHost(addr.host)).parse(e.TELECODER_ALLOW_LOCAL_REPOS),

@@ -2,6 +2,7 @@ import { retry } from '@octokit/plugin-retry';
 import { throttling } from '@octokit/plugin-throttling';
 import { Octokit } from '@octokit/rest';
 import { TeleCoderError } from '../errors.js';
+import type { GitHubWriteLimiter } from '../github/github-write-limiter.js';
 import type { GitProvider, PullRequestInput, PullRequestRef, RepoAccess, TokenSource } from './provider.js';
 
 export type OctokitFactory = (options: { token: string; baseUrl: string }) => Octokit;
@@ -13,6 +14,8 @@ export interface GitHubProviderOptions {
   /** Base URL git clones from and pushes to. */
   gitUrl?: string;
   octokitFactory?: OctokitFactory;
+  /** Spaces this provider's writes (pull requests) with every other GitHub write of the process. */
+  writeLimiter?: GitHubWriteLimiter;
 }
 
 const REPO_PATTERN = /^[A-Za-z0-9-]+\/[A-Za-z0-9._-]+$/;
@@ -21,8 +24,8 @@ const REPO_PATTERN = /^[A-Za-z0-9-]+\/[A-Za-z0-9._-]+$/;
 const ResilientOctokit = Octokit.plugin(retry, throttling);
 const RATE_LIMIT_RETRIES = 3;
 
-const defaultOctokitFactory: OctokitFactory = ({ token, baseUrl }) =>
-  new ResilientOctokit({
+const octokitFactoryWith = (Client: typeof ResilientOctokit): OctokitFactory => ({ token, baseUrl }) =>
+  new Client({
     auth: token,
     baseUrl,
     userAgent: 'telecoder',
@@ -91,7 +94,9 @@ export class GitHubProvider implements GitProvider {
     this.#tokenSource = options.tokenSource;
     this.#apiUrl = (options.apiUrl ?? 'https://api.github.com').replace(/\/+$/, '');
     this.#gitUrl = (options.gitUrl ?? 'https://github.com').replace(/\/+$/, '');
-    this.#octokitFactory = options.octokitFactory ?? defaultOctokitFactory;
+    this.#octokitFactory =
+      options.octokitFactory ??
+      octokitFactoryWith(options.writeLimiter ? ResilientOctokit.plugin(options.writeLimiter.octokitPlugin()) : ResilientOctokit);
   }
 
   handles(repo: string): boolean {

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Probot, Server, type ApplicationFunction } from 'probot';
+import { Probot, ProbotOctokit, Server, type ApplicationFunction } from 'probot';
 import { isLoopbackHost } from '../config/config.js';
 import type { Logger } from '../logger.js';
 import { freePort } from './free-port.js';
@@ -8,6 +8,7 @@ import { loadProbotSetupParts } from './probot-setup-parts.js';
 import { createRequestOriginGuard } from './request-origin-guard.js';
 import { SETUP_LINK_PATH, SetupAccess } from './setup-access.js';
 import { refuseOversizedWebhook } from './webhook-size-guard.js';
+import type { GitHubWriteLimiter } from '../github/github-write-limiter.js';
 
 /** A Probot request handler: resolves true when it answered the request. */
 export type Handler = Parameters<Server['addHandler']>[0];
@@ -48,6 +49,8 @@ export interface HttpServerOptions {
   webhookProxyUrl?: string | undefined;
   /** REST API base URL for GitHub Enterprise Server; GitHub.com when absent. */
   githubApiUrl?: string | undefined;
+  /** Spaces the App's content-creating requests (reactions, comments) with every other GitHub write. */
+  githubWriteLimiter?: GitHubWriteLimiter | undefined;
   /** The GitHub App's handlers; loaded only when appId and privateKey are set. */
   app?: ApplicationFunction | undefined;
   /** TELECODER_API_TOKEN: the setup pages require it whenever it is set (the API checks it itself). */
@@ -110,6 +113,8 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Prep
       secret: options.webhookSecret ?? 'development',
       log: options.logger,
       ...(options.githubApiUrl && options.githubApiUrl !== 'https://api.github.com' ? { baseUrl: options.githubApiUrl } : {}),
+      // Probot's installation clients have no write throttling of their own.
+      ...(options.githubWriteLimiter ? { Octokit: ProbotOctokit.plugin(options.githubWriteLimiter.octokitPlugin()) } : {}),
     }),
   });
   for (const handler of options.handlers) server.addHandler(handler);

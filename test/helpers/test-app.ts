@@ -41,6 +41,8 @@ export function testEnv(options: TestAppOptions & { dataDir: string }): NodeJS.P
     TELECODER_GIT_URL: options.gitUrl ?? 'file:///nonexistent',
     // The agent alone: tests that script only the agent's requests. Pipeline tests set the stages.
     TELECODER_STAGES: 'code',
+    // GitHub writes are spaced 1 s apart in production; mocked GitHub needs no spacing (the write-rate test sets its own).
+    TELECODER_GITHUB_WRITE_INTERVAL: '1ms',
     ...(options.provider === 'anthropic'
       ? { ANTHROPIC_API_KEY: CANARY_LLM_KEY, ANTHROPIC_BASE_URL: options.llmUrl }
       : { OPENAI_API_KEY: CANARY_LLM_KEY, OPENAI_BASE_URL: `${options.llmUrl}/v1` }),

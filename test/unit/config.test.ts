@@ -66,6 +66,7 @@ describe('loadConfig', () => {
     expect(defaults.sandbox).toMatchObject({ egress: 'registries', egressAllow: [], diskBytes: 10 * 1024 ** 3 });
     expect(defaults.change).toEqual({ maxBytes: 100 * 1024 ** 2, maxFiles: 20_000 });
     expect(defaults.allowWorkflowChanges).toBe(false);
+    expect(defaults.githubWriteIntervalMs).toBe(1000);
     const set = loadConfig({
       TELECODER_EGRESS: 'none',
       TELECODER_EGRESS_ALLOW: 'git.example.com, *.Internal.example',

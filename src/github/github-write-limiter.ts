@@ -1,0 +1,53 @@
+import type { Octokit } from '@octokit/core';
+import Bottleneck from 'bottleneck';
+
+/** The request methods GitHub counts as content-creating for its secondary rate limits. */
+const WRITE_METHODS = new Set(['POST', 'PATCH', 'PUT', 'DELETE']);
+/**
+ * Minting an installation token is a POST, but it creates no content and must never wait behind
+ * writes. Octokit's hooks see the route template (`{installation_id}`), the server the number.
+ */
+const NOT_CONTENT = /\/app\/installations\/(\d+|\{installation_id\})\/access_tokens$/;
+
+export interface GitHubWriteLimiterOptions {
+  /**
+   * Least time between two writes, process-wide. GitHub asks for at least a second between
+   * content-creating requests; its secondary limit is 80 a minute (500 an hour).
+   */
+  intervalMs: number;
+  /** Writes in flight at once (GitHub allows 100 concurrent requests across REST and GraphQL). */
+  maxConcurrent?: number;
+}
+
+/**
+ * One queue for every content-creating request this process sends to GitHub, whichever client
+ * sends it (the git provider's pull requests, the App's reactions, comments and edits): spaced
+ * `intervalMs` apart, so 50 queued sessions never burst past GitHub's secondary limits.
+ */
+export class GitHubWriteLimiter {
+  readonly #bottleneck: Bottleneck;
+
+  constructor(options: GitHubWriteLimiterOptions) {
+    if (!Number.isFinite(options.intervalMs) || options.intervalMs < 0) {
+      throw new Error(`GitHub write interval must be a number of milliseconds ≥ 0 (got ${options.intervalMs})`);
+    }
+    this.#bottleneck = new Bottleneck({ minTime: options.intervalMs, maxConcurrent: options.maxConcurrent ?? 10 });
+  }
+
+  /** Runs `send` now if it is a read, else when the queue lets it. */
+  schedule<T>(request: { method: string; url: string }, send: () => Promise<T>): Promise<T> {
+    if (!isContentCreating(request)) return send();
+    return this.#bottleneck.schedule(send);
+  }
+
+  /** An Octokit plugin sending the client's writes through this queue. */
+  octokitPlugin(): (octokit: Octokit) => void {
+    return (octokit) => {
+      octokit.hook.wrap('request', (request, options) => this.schedule({ method: options.method, url: options.url }, async () => request(options)));
+    };
+  }
+}
+
+export function isContentCreating(request: { method: string; url: string }): boolean {
+  return WRITE_METHODS.has(request.method.toUpperCase()) && !NOT_CONTENT.test(request.url.split('?')[0]!);
+}

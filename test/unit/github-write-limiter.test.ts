@@ -1,0 +1,74 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Octokit } from '@octokit/rest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GitHubWriteLimiter, isContentCreating } from '../../src/github/github-write-limiter.js';
+
+/** A stand-in for GitHub's API on loopback that records when each request arrived. */
+let server: Server;
+let baseUrl: string;
+const arrivals: Array<{ method: string; path: string; at: number }> = [];
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    arrivals.push({ method: req.method ?? '', path: req.url ?? '', at: performance.now() });
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(req.method === 'POST' ? 201 : 200, { 'content-type': 'application/json' });
+      res.end('{"id":1}');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+
+afterAll(async () => {
+  await new Promise((resolve) => server.close(resolve));
+});
+
+/** Two clients, as the git provider and the GitHub App have, sharing one limiter (or none). */
+function clients(limiter: GitHubWriteLimiter | undefined) {
+  const Client = limiter ? Octokit.plugin(limiter.octokitPlugin()) : Octokit;
+  return [new Client({ baseUrl, auth: 'token-a' }), new Client({ baseUrl, auth: 'token-b' })];
+}
+
+async function burst(limiter: GitHubWriteLimiter | undefined) {
+  arrivals.length = 0;
+  const [provider, app] = clients(limiter);
+  await Promise.all([
+    ...Array.from({ length: 6 }, (_, i) => provider!.request('POST /repos/{owner}/{repo}/pulls', { owner: 'o', repo: 'r', head: `h${i}`, base: 'main', title: 't' })),
+    ...Array.from({ length: 6 }, (_, i) => app!.request('POST /repos/{owner}/{repo}/issues/{issue_number}/comments', { owner: 'o', repo: 'r', issue_number: i + 1, body: 'b' })),
+    ...Array.from({ length: 6 }, () => app!.request('GET /repos/{owner}/{repo}', { owner: 'o', repo: 'r' })),
+    app!.request('POST /app/installations/{installation_id}/access_tokens', { installation_id: 42 }),
+  ]);
+  const writes = arrivals.filter((arrival) => isContentCreating({ method: arrival.method, url: arrival.path })).map((arrival) => arrival.at);
+  const reads = arrivals.filter((arrival) => !isContentCreating({ method: arrival.method, url: arrival.path })).map((arrival) => arrival.at);
+  const gaps = writes.slice(1).map((at, index) => at - writes[index]!);
+  return { writes, reads, gaps, started: Math.min(...arrivals.map((arrival) => arrival.at)) };
+}
+
+describe('GitHubWriteLimiter', () => {
+  it("spaces every client's content-creating requests apart, process-wide; reads and token minting do not wait", async () => {
+    const { writes, reads, gaps, started } = await burst(new GitHubWriteLimiter({ intervalMs: 80 }));
+    expect(writes).toHaveLength(12);
+    // Starts are spaced 80 ms; an arrival may lag its start by a connection set-up.
+    expect(Math.min(...gaps)).toBeGreaterThanOrEqual(40);
+    expect(writes.at(-1)! - writes[0]!).toBeGreaterThanOrEqual(11 * 75);
+    // The reads and the token request went out at once, not behind the writes.
+    expect(Math.max(...reads) - started).toBeLessThan(200);
+  });
+
+  it('without it the same burst reaches GitHub at once (what the secondary limits punish)', async () => {
+    const { writes } = await burst(undefined);
+    expect(writes).toHaveLength(12);
+    expect(writes.at(-1)! - writes[0]!).toBeLessThan(200);
+  });
+
+  it('counts POST, PATCH, PUT and DELETE as content-creating, and not a GET or an installation token', () => {
+    for (const method of ['POST', 'PATCH', 'PUT', 'DELETE', 'post']) expect(isContentCreating({ method, url: '/repos/o/r/issues/1/comments' })).toBe(true);
+    expect(isContentCreating({ method: 'GET', url: '/repos/o/r' })).toBe(false);
+    expect(isContentCreating({ method: 'POST', url: 'https://api.github.com/app/installations/42/access_tokens' })).toBe(false);
+    expect(isContentCreating({ method: 'POST', url: '/app/installations/{installation_id}/access_tokens' })).toBe(false);
+    expect(() => new GitHubWriteLimiter({ intervalMs: -1 })).toThrow(/≥ 0/);
+  });
+});
