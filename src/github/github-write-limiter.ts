@@ -22,7 +22,10 @@ export interface GitHubWriteLimiterOptions {
 /**
  * One queue for every content-creating request this process sends to GitHub, whichever client
  * sends it (the git provider's pull requests, the App's reactions, comments and edits): spaced
- * `intervalMs` apart, so 50 queued sessions never burst past GitHub's secondary limits.
+ * `intervalMs` apart, so 50 queued sessions never burst past GitHub's secondary limits. Octokit's
+ * own throttling plugin spaces writes a second apart too, but per installation (Probot keys it by
+ * installation id) and per client: sessions of several installations, and the provider's pull
+ * requests beside the App's comments, would otherwise go out together.
  */
 export class GitHubWriteLimiter {
   readonly #bottleneck: Bottleneck;

@@ -113,7 +113,8 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Prep
       secret: options.webhookSecret ?? 'development',
       log: options.logger,
       ...(options.githubApiUrl && options.githubApiUrl !== 'https://api.github.com' ? { baseUrl: options.githubApiUrl } : {}),
-      // Probot's installation clients have no write throttling of their own.
+      // Octokit's throttling spaces writes per installation only; this queue spaces them across
+      // installations and the git provider too.
       ...(options.githubWriteLimiter ? { Octokit: ProbotOctokit.plugin(options.githubWriteLimiter.octokitPlugin()) } : {}),
     }),
   });
