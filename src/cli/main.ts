@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { errorMessage } from '../errors.js';
 import { ApiClient } from './api-client.js';
+import { cliEnvironment } from './cli-environment.js';
 import { CliError, type CliIo } from './cli-io.js';
 import { cacheListCommand, cachePruneCommand } from './commands/cache-commands.js';
 import type { CommandContext } from './commands/command-context.js';
@@ -26,9 +27,18 @@ export async function main(argv: string[], io: CliIo = defaultIo()): Promise<num
   const out = (line: string) => void io.stdout.write(`${line}\n`);
   const err = (line: string) => void io.stderr.write(`${line}\n`);
 
+  // The real command line also reads ./.env, as `serve` does (which loads it into process.env
+  // itself); an environment handed in (tests, embedding) is taken as it is.
+  let settings: NodeJS.ProcessEnv;
+  try {
+    settings = io.env === process.env ? cliEnvironment({ env: process.env, cwd: process.cwd() }) : io.env;
+  } catch (error) {
+    err(errorMessage(error));
+    return 2;
+  }
   const context = (command: Command): CommandContext => {
     const globals = command.optsWithGlobals<{ server: string; token?: string }>();
-    const token = globals.token ?? io.env.TELECODER_API_TOKEN;
+    const token = globals.token ?? settings.TELECODER_API_TOKEN;
     return {
       client: new ApiClient({ server: globals.server, token: token || undefined, fetch: io.fetch }),
       io,
@@ -39,7 +49,7 @@ export async function main(argv: string[], io: CliIo = defaultIo()): Promise<num
 
   const program = new Command('telecoder')
     .description('Background coding agent: send a task, get a pull request.')
-    .option('--server <url>', 'TeleCoder server (env TELECODER_SERVER)', io.env.TELECODER_SERVER || DEFAULT_SERVER)
+    .option('--server <url>', 'TeleCoder server (env TELECODER_SERVER)', settings.TELECODER_SERVER || DEFAULT_SERVER)
     .option('--token <token>', 'API token sent as a bearer token (default: env TELECODER_API_TOKEN)')
     .configureOutput({ writeOut: (text) => void io.stdout.write(text), writeErr: (text) => void io.stderr.write(text) })
     .showHelpAfterError('(run `telecoder --help` for usage)')
