@@ -27,7 +27,7 @@ import {
   listCacheVolumes,
   removeCacheVolume,
 } from './cache-volumes.js';
-import { DockerSandbox, SANDBOX_USER, WORKSPACE_DIR, statusCodeOf } from './docker-sandbox.js';
+import { DockerSandbox, forceRemove, SANDBOX_USER, WORKSPACE_DIR, statusCodeOf } from './docker-sandbox.js';
 import { diskUsageMeter } from './disk-usage.js';
 import { isStorageQuotaUnsupported } from './storage-quota.js';
 
@@ -387,14 +387,6 @@ export class DockerRuntime implements Runtime {
   }
 }
 
-async function forceRemove(container: Dockerode.Container): Promise<void> {
-  try {
-    await container.remove({ force: true });
-  } catch (error) {
-    const status = statusCodeOf(error);
-    if (status !== 404 && status !== 409) throw error;
-  }
-}
 
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);

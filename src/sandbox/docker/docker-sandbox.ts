@@ -87,6 +87,16 @@ function abortError(signal: AbortSignal): Error {
   return error;
 }
 
+/** Removes a container; one already gone (404) or being removed by Docker (409) counts as removed. */
+export async function forceRemove(container: Dockerode.Container): Promise<void> {
+  try {
+    await container.remove({ force: true });
+  } catch (error) {
+    const status = statusCodeOf(error);
+    if (status !== 404 && status !== 409) throw error;
+  }
+}
+
 export function statusCodeOf(error: unknown): number | undefined {
   const code = (error as { statusCode?: unknown } | null)?.statusCode;
   return typeof code === 'number' ? code : undefined;
@@ -390,13 +400,7 @@ export class DockerSandbox implements Sandbox {
     this.destroying ??= (async () => {
       this.stopReason ??= 'removed';
       this.stopWatching();
-      try {
-        await this.container.remove({ force: true });
-      } catch (error) {
-        // 404: already gone; 409: Docker is already removing it. Both are what we want.
-        const status = statusCodeOf(error);
-        if (status !== 404 && status !== 409) throw error;
-      }
+      await forceRemove(this.container);
       // Never started (create failed half-way): nothing will ever wait on it.
       if (!this.watching) this.resolveExited({ exitCode: SIGKILL_EXIT_CODE, oomKilled: false, reason: 'removed' });
     })();

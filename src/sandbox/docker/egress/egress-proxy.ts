@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type Dockerode from 'dockerode';
 import type { Logger } from '../../../logger.js';
 import type { BlockedEgress } from '../../runtime.js';
-import { statusCodeOf } from '../docker-sandbox.js';
+import { forceRemove, statusCodeOf } from '../docker-sandbox.js';
 import { ensureProxyImage, PROXY_DIR } from './proxy-image.js';
 import { followLogs, parseProxyReport, type FollowedLogs, type ProxyReport } from './proxy-reports.js';
 
@@ -34,6 +34,8 @@ export interface EgressProxyOptions {
 
 interface Attachment {
   sessionId: string;
+  /** The proxy container the address belongs to: a replaced proxy has to join again. */
+  container: Dockerode.Container;
   address: string;
   onBlocked: ((blocked: BlockedEgress) => void) | undefined;
   reported: Set<string>;
@@ -71,8 +73,10 @@ export class EgressProxy {
   async attach(networkId: string, sessionId: string, onBlocked?: (blocked: BlockedEgress) => void): Promise<string> {
     this.#closed = false;
     const container = await this.#ensure();
-    const address = await this.#connect(container, networkId);
-    this.#attached.set(networkId, { sessionId, address, onBlocked, reported: new Set() });
+    // A spare network the running proxy joined already: only the session changes hands.
+    const joined = this.#attached.get(networkId);
+    const address = joined?.container === container ? joined.address : await this.#connect(container, networkId);
+    this.#attached.set(networkId, { sessionId, container, address, onBlocked, reported: new Set() });
     return address;
   }
 
@@ -90,7 +94,7 @@ export class EgressProxy {
     this.#ensuring = undefined;
     await pending?.catch(() => undefined);
     this.#containerId = undefined;
-    await removeContainer(this.#options.docker.getContainer(this.#options.name));
+    await forceRemove(this.#options.docker.getContainer(this.#options.name));
   }
 
   /** The running proxy; created, or replaced when it is gone, stopped or set up differently. */
@@ -118,7 +122,7 @@ export class EgressProxy {
       await this.#reconnect(found);
       return found;
     }
-    if (info) await removeContainer(found);
+    if (info) await forceRemove(found);
 
     const image = await ensureProxyImage({ docker, sandboxImage: this.#options.sandboxImage, sourceDir: this.#options.sourceDir, logger });
     const container = await docker.createContainer({
@@ -193,6 +197,7 @@ export class EgressProxy {
         if (address !== attachment.address) {
           this.#options.logger?.warn({ session: attachment.sessionId, was: attachment.address, now: address }, 'the egress proxy came back on another address; that sandbox loses its network');
         }
+        this.#attached.set(networkId, { ...attachment, container, address });
       } catch (error) {
         this.#options.logger?.warn({ err: error, session: attachment.sessionId }, 'could not reconnect the egress proxy to a session network');
       }
@@ -271,11 +276,3 @@ async function isRunning(container: Dockerode.Container): Promise<boolean> {
   }
 }
 
-async function removeContainer(container: Dockerode.Container): Promise<void> {
-  try {
-    await container.remove({ force: true });
-  } catch (error) {
-    const status = statusCodeOf(error);
-    if (status !== 404 && status !== 409) throw error;
-  }
-}
