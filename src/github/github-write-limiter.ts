@@ -29,6 +29,8 @@ export interface GitHubWriteLimiterOptions {
  */
 export class GitHubWriteLimiter {
   readonly #bottleneck: Bottleneck;
+  /** Octokit's throttling groups, unspaced: its jobs only pass through (see octokitThrottle). */
+  readonly #unspaced = new Bottleneck.Group();
 
   constructor(options: GitHubWriteLimiterOptions) {
     if (!Number.isFinite(options.intervalMs) || options.intervalMs < 0) {
@@ -43,12 +45,60 @@ export class GitHubWriteLimiter {
     return this.#bottleneck.schedule(send);
   }
 
+  /**
+   * Options for Octokit's throttling plugin on a client whose writes go through this queue. The
+   * plugin's own write spacing (1 s per client id, 3 s for requests that notify) is keyed by the
+   * client's id, and clients without one share the id "no-id" in one module-wide group: the
+   * provider's pull requests and the App's reactions of every installation waited in one line, 3 s
+   * apart, behind this queue's spacing. This queue does the spacing; the plugin keeps its
+   * concurrency limit and its handling of rate-limit answers, which retry here (Probot's default
+   * gives up on a secondary limit, and the trigger's reply would be lost).
+   */
+  octokitThrottle(): OctokitThrottleOptions {
+    return {
+      write: this.#unspaced,
+      notifications: this.#unspaced,
+      onRateLimit: (retryAfter, options, octokit, retryCount) => retryRateLimited('rate limit', retryAfter, options, octokit, retryCount),
+      onSecondaryRateLimit: (retryAfter, options, octokit, retryCount) =>
+        retryRateLimited('secondary rate limit', retryAfter, options, octokit, retryCount),
+    };
+  }
+
   /** An Octokit plugin sending the client's writes through this queue. */
   octokitPlugin(): (octokit: Octokit) => void {
     return (octokit) => {
       octokit.hook.wrap('request', (request, options) => this.schedule({ method: options.method, url: options.url }, async () => request(options)));
     };
   }
+}
+
+/** Attempts after the first for a request GitHub answered with a rate limit. */
+const RATE_LIMIT_RETRIES = 3;
+
+type RateLimitHandler = (
+  retryAfter: number,
+  options: { method: string; url: string },
+  octokit: { log: { warn(message: string): void } },
+  retryCount: number,
+) => boolean;
+
+export interface OctokitThrottleOptions {
+  write: Bottleneck.Group;
+  notifications: Bottleneck.Group;
+  onRateLimit: RateLimitHandler;
+  onSecondaryRateLimit: RateLimitHandler;
+}
+
+function retryRateLimited(
+  what: string,
+  retryAfter: number,
+  options: { method: string; url: string },
+  octokit: { log: { warn(message: string): void } },
+  retryCount: number,
+): boolean {
+  const retry = retryCount < RATE_LIMIT_RETRIES;
+  octokit.log.warn(`GitHub answered ${options.method} ${options.url} with a ${what}; ${retry ? `retrying in ${retryAfter} s` : 'giving up'}`);
+  return retry;
 }
 
 export function isContentCreating(request: { method: string; url: string }): boolean {

@@ -24,12 +24,12 @@ const REPO_PATTERN = /^[A-Za-z0-9-]+\/[A-Za-z0-9._-]+$/;
 const ResilientOctokit = Octokit.plugin(retry, throttling);
 const RATE_LIMIT_RETRIES = 3;
 
-const octokitFactoryWith = (Client: typeof ResilientOctokit): OctokitFactory => ({ token, baseUrl }) =>
+const octokitFactoryWith = (Client: typeof ResilientOctokit, writeLimiter?: GitHubWriteLimiter): OctokitFactory => ({ token, baseUrl }) =>
   new Client({
     auth: token,
     baseUrl,
     userAgent: 'telecoder',
-    throttle: {
+    throttle: writeLimiter?.octokitThrottle() ?? {
       onRateLimit: (_retryAfter, _options, _octokit, retryCount) => retryCount < RATE_LIMIT_RETRIES,
       onSecondaryRateLimit: (_retryAfter, _options, _octokit, retryCount) => retryCount < RATE_LIMIT_RETRIES,
     },
@@ -96,7 +96,9 @@ export class GitHubProvider implements GitProvider {
     this.#gitUrl = (options.gitUrl ?? 'https://github.com').replace(/\/+$/, '');
     this.#octokitFactory =
       options.octokitFactory ??
-      octokitFactoryWith(options.writeLimiter ? ResilientOctokit.plugin(options.writeLimiter.octokitPlugin()) : ResilientOctokit);
+      (options.writeLimiter
+        ? octokitFactoryWith(ResilientOctokit.plugin(options.writeLimiter.octokitPlugin()), options.writeLimiter)
+        : octokitFactoryWith(ResilientOctokit));
   }
 
   handles(repo: string): boolean {

@@ -9,6 +9,7 @@ import { createRequestOriginGuard } from './request-origin-guard.js';
 import { SETUP_LINK_PATH, SetupAccess } from './setup-access.js';
 import { refuseOversizedWebhook } from './webhook-size-guard.js';
 import type { GitHubWriteLimiter } from '../github/github-write-limiter.js';
+import { probotOctokitWith } from '../github/app/probot-octokit-with.js';
 
 /** A Probot request handler: resolves true when it answered the request. */
 export type Handler = Parameters<Server['addHandler']>[0];
@@ -113,9 +114,9 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Prep
       secret: options.webhookSecret ?? 'development',
       log: options.logger,
       ...(options.githubApiUrl && options.githubApiUrl !== 'https://api.github.com' ? { baseUrl: options.githubApiUrl } : {}),
-      // Octokit's throttling spaces writes per installation only; this queue spaces them across
-      // installations and the git provider too.
-      ...(options.githubWriteLimiter ? { Octokit: ProbotOctokit.plugin(options.githubWriteLimiter.octokitPlugin()) } : {}),
+      // One queue spaces the writes of every installation and of the git provider (Octokit's own
+      // spacing is per client id, and Probot's webhook clients all share one id).
+      ...(options.githubWriteLimiter ? { Octokit: probotOctokitWith(options.githubWriteLimiter) } : {}),
     }),
   });
   for (const handler of options.handlers) server.addHandler(handler);
