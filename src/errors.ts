@@ -18,6 +18,17 @@ export class NotFoundError extends TeleCoderError {
   }
 }
 
+/**
+ * The server is not set up for what was asked (no LLM key, no GitHub token, Docker unreachable):
+ * 503, so a client can tell "fix the server" from "fix the request" (400) and from a bug (500).
+ */
+export class NotConfiguredError extends TeleCoderError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, 503, options);
+    this.name = 'NotConfiguredError';
+  }
+}
+
 export class ConflictError extends TeleCoderError {
   constructor(message: string) {
     super(message, 409);

@@ -119,7 +119,7 @@ export class TeleCoderBuilder {
 
   build(): TeleCoder {
     const config = this.#config ?? loadConfig();
-    const logger = this.#logger ?? createLogger(config.logLevel);
+    const logger = this.#logger ?? createLogger(config.logLevel, undefined, config.logFormat);
     const store = this.#store ?? SqliteSessionStore.open({ file: join(config.dataDir, 'telecoder.db') });
     const bus = this.#bus ?? new InMemoryEventBus({ logger });
     const runtime =
@@ -258,7 +258,13 @@ export class TeleCoder {
    */
   async start(): Promise<void> {
     const { githubApp } = this.config;
-    const api = createApiHandler({ service: this.engine, caches: this.engine, apiToken: this.config.apiToken, logger: this.logger });
+    const api = createApiHandler({
+      service: this.engine,
+      caches: this.engine,
+      branches: this.engine,
+      apiToken: this.config.apiToken,
+      logger: this.logger,
+    });
     this.#background = new BackgroundWork(this.logger);
     const prepared = await createHttpServer({
       host: this.config.addr.host,

@@ -80,3 +80,13 @@ export function formatEvent(event: SessionEventJson): string | undefined {
       return undefined;
   }
 }
+
+/** What the CLI is waiting for after `event`, for the live elapsed-time line. */
+export function activityLabel(event: SessionEventJson): string {
+  if (event.type === 'tool' && isObject(event.data)) {
+    const argument = toolArgument(event.data.input ?? event.data.args ?? event.data.arguments);
+    return oneLine(argument || String(event.data.name ?? event.data.tool ?? 'tool'), 60);
+  }
+  if (event.type === 'setup') return 'setting up the workspace';
+  return 'working';
+}

@@ -19,7 +19,7 @@ export function formatSessionTable(sessions: SessionJson[]): string {
     .join('\n');
 }
 
-/** `telecoder status`: one field a line. */
+/** `telecoder status`: one field a line, then the result's text (the answer, or the change's summary). */
 export function formatSessionDetails(session: SessionJson): string {
   const lines: Array<[string, string | number | null | undefined]> = [
     ['ID', session.id],
@@ -29,9 +29,11 @@ export function formatSessionDetails(session: SessionJson): string {
     ['Branch', session.branch],
     ['Agent', session.agent],
     ['Model', session.model],
-    ['PR', session.pr_url],
+    ['PR', session.pr_url ?? session.result?.pr_url],
+    ['Pushed', session.result?.type === 'branch' ? `branch ${session.result.branch ?? session.branch} of ${session.repo}` : null],
     ['Error', session.error],
-    ['Result', session.result ? (session.result.type === 'text' ? session.result.content : session.result.type) : null],
+    ['Warning', session.result?.warning],
+    ['Held back', session.result?.held_back?.join(', ')],
     [
       'Tokens',
       `${session.usage.input_tokens} in, ${session.usage.output_tokens} out, ${session.usage.turns} turns` +
@@ -41,8 +43,11 @@ export function formatSessionDetails(session: SessionJson): string {
     ['Updated', session.updated_at],
     ['Prompt', session.prompt],
   ];
-  return lines
+  const fields = lines
     .filter(([, value]) => value !== null && value !== undefined && value !== '')
-    .map(([label, value]) => `${`${label}:`.padEnd(9)}${String(value)}`)
-    .join('\n');
+    .map(([label, value]) => `${`${label}:`.padEnd(11)}${String(value)}`);
+  // The answer, or what the change did, in full below the fields: it is what `status` is asked for.
+  const content = session.result?.content.trim();
+  if (content) fields.push('', session.result!.type === 'text' ? 'Answer:' : 'Result:', ...content.split('\n').map((line) => `  ${line}`));
+  return fields.join('\n');
 }

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { githubRepoName } from '../gitprovider/github-repo-name.js';
 import { UsageError } from './cli-io.js';
 
 const TRAILING_REPO = /\s+--repo(?:=|\s+)(\S+)\s*$/;
@@ -16,10 +17,11 @@ export function splitTrailingRepo(prompt: string): { prompt: string; repo: strin
 /**
  * A repository given as a path (starting with `.`, `/` or `~`) must exist here and is sent as an
  * absolute path, since the server resolves nothing against the CLI's directory. Anything else
- * (owner/name, file:// URLs) is sent as typed.
+ * (owner/name, file:// URLs) is sent as typed, but for a github.com URL, sent as owner/name.
  */
 export function resolveRepoArgument(repo: string, cwd: string): string {
-  if (!/^[./~]/.test(repo)) return repo;
+  // A pasted github.com URL is sent as the owner/name it names, as the server would read it.
+  if (!/^[./~]/.test(repo)) return githubRepoName(repo);
   const absolute = absoluteRepoPath(repo, cwd);
   if (!existsSync(absolute)) {
     throw new UsageError(`--repo ${repo}: no such directory (${absolute}); give an existing local repository or owner/name`);

@@ -6,8 +6,10 @@ import ms from 'ms';
 import { z } from 'zod';
 import { TeleCoderError } from '../errors.js';
 import { withSavedGitHubApp } from './github-app-env-file.js';
+import { hostVariable, urlVariable } from './url-variable.js';
 import { parsePriceOverrides, type PriceTable } from '../pipeline/pricing.js';
 import { parseStageNames, type BuiltinStageName } from '../pipeline/stage-names.js';
+import { LOG_FORMATS, type LogFormat } from '../log-format.js';
 
 /**
  * Every setting TeleCoder reads from the environment, parsed once at start-up. The names of the
@@ -126,6 +128,8 @@ export interface Config {
   chatIdleTimeoutMs: number;
   chatMaxMessages: number;
   logLevel: string;
+  /** LOG_FORMAT; undefined: pretty on a terminal, JSON lines otherwise. */
+  logFormat: LogFormat | undefined;
 }
 
 export const EGRESS_POLICIES = ['registries', 'open', 'none'] as const;
@@ -244,7 +248,7 @@ const envSchema = z.object({
       } catch {
         url = undefined;
       }
-      if (!url || !['http:', 'https:'].includes(url.protocol) || url.username || url.password || url.search || url.hash) {
+      if (!url || /\s/.test(text) || !['http:', 'https:'].includes(url.protocol) || url.username || url.password || url.search || url.hash) {
         ctx.addIssue({
           code: 'custom',
           message: `TELECODER_PUBLIC_URL must be the http(s) address people use to reach this server, like https://telecoder.example.com (got "${text}")`,
@@ -255,8 +259,9 @@ const envSchema = z.object({
     }),
   TELECODER_DATA_DIR: optionalText,
   GITHUB_TOKEN: optionalText,
-  GITHUB_API_URL: optionalText,
-  TELECODER_GIT_URL: optionalText,
+  GITHUB_API_URL: urlVariable('GITHUB_API_URL', { example: 'https://api.github.com or https://HOST/api/v3' }),
+  // file:// too: a directory of bare repositories (tests, mirrors on the server's disk).
+  TELECODER_GIT_URL: urlVariable('TELECODER_GIT_URL', { example: 'https://github.com', extraProtocols: ['file:'] }),
   TELECODER_GITHUB_WRITE_INTERVAL: duration('TELECODER_GITHUB_WRITE_INTERVAL', '1s'),
   TELECODER_ALLOW_LOCAL_REPOS: z.string().optional(),
   APP_ID: optionalText,
@@ -264,8 +269,8 @@ const envSchema = z.object({
   PRIVATE_KEY_PATH: optionalText,
   WEBHOOK_SECRET: optionalText,
   WEBHOOK_PATH: optionalText,
-  WEBHOOK_PROXY_URL: optionalText,
-  GHE_HOST: optionalText,
+  WEBHOOK_PROXY_URL: urlVariable('WEBHOOK_PROXY_URL', { example: 'https://smee.io/your-channel' }),
+  GHE_HOST: hostVariable('GHE_HOST', 'github.example.com'),
   GHE_PROTOCOL: z
     .enum(['http', 'https', ''], { error: () => 'GHE_PROTOCOL must be "https" or "http"' })
     .optional(),
@@ -276,9 +281,9 @@ const envSchema = z.object({
     })
     .optional(),
   ANTHROPIC_API_KEY: optionalText,
-  ANTHROPIC_BASE_URL: optionalText,
+  ANTHROPIC_BASE_URL: urlVariable('ANTHROPIC_BASE_URL', { example: 'https://api.anthropic.com' }),
   OPENAI_API_KEY: optionalText,
-  OPENAI_BASE_URL: optionalText,
+  OPENAI_BASE_URL: urlVariable('OPENAI_BASE_URL', { example: 'https://api.openai.com/v1 or http://localhost:11434/v1' }),
   TELECODER_MODEL: optionalText,
   TELECODER_PLANNER_MODEL: optionalText,
   TELECODER_LLM_MAX_RETRIES: int('TELECODER_LLM_MAX_RETRIES', 3, 0),
@@ -359,7 +364,20 @@ const envSchema = z.object({
   TELECODER_CHAT_IDLE_TIMEOUT: duration('TELECODER_CHAT_IDLE_TIMEOUT', '30m'),
   TELECODER_CHAT_MAX_MESSAGES: int('TELECODER_CHAT_MAX_MESSAGES', 50),
   LOG_LEVEL: optionalText,
+  LOG_FORMAT: z
+    .enum([...LOG_FORMATS, ''], { error: () => 'LOG_FORMAT must be "pretty" or "json" (unset: pretty on a terminal, JSON lines otherwise)' })
+    .optional(),
 });
+
+/** Every variable the server reads: what `telecoder config set` accepts. */
+export const CONFIG_KEYS: readonly string[] = Object.keys(envSchema.shape);
+
+/** Why `value` is not a valid setting for `key` (the message the server would give), or undefined. */
+export function configValueProblem(key: string, value: string): string | undefined {
+  const field = (envSchema.shape as Record<string, z.ZodType>)[key];
+  const parsed = field?.safeParse(value);
+  return parsed && !parsed.success ? parsed.error.issues.map((issue) => issue.message).join('; ') : undefined;
+}
 
 /** Parses "host:port", ":port" or "port". An empty host means loopback, never all interfaces. */
 export function parseAddr(text: string | undefined): { host: string; port: number } {
@@ -389,7 +407,7 @@ function readPrivateKey(inline: string | undefined, path: string | undefined): s
 }
 
 /** TELECODER_DATA_DIR, or ~/.telecoder. */
-function dataDirOf(env: NodeJS.ProcessEnv): string {
+export function dataDirOf(env: NodeJS.ProcessEnv): string {
   return env.TELECODER_DATA_DIR?.trim() || join(homedir(), '.telecoder');
 }
 
@@ -493,5 +511,6 @@ export function loadConfig(processEnv: NodeJS.ProcessEnv = process.env): Config 
     chatIdleTimeoutMs: e.TELECODER_CHAT_IDLE_TIMEOUT,
     chatMaxMessages: e.TELECODER_CHAT_MAX_MESSAGES,
     logLevel: e.LOG_LEVEL ?? 'info',
+    logFormat: e.LOG_FORMAT || undefined,
   };
 }

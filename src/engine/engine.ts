@@ -4,7 +4,7 @@ import ms from 'ms';
 import PQueue from 'p-queue';
 import type { CodingAgent } from '../agent/coding-agent.js';
 import type { Config } from '../config/config.js';
-import { ConflictError, NotFoundError, TeleCoderError, errorMessage } from '../errors.js';
+import { ConflictError, NotConfiguredError, NotFoundError, TeleCoderError, errorMessage } from '../errors.js';
 import type { EventBus, EventListener } from '../events/event-bus.js';
 import { ALLOW_WORKFLOW_CHANGES_HINT, workflowChangesAllowed } from '../git/held-back-paths.js';
 import { RepoMirrors } from '../git/repo-mirrors.js';
@@ -33,6 +33,7 @@ import { chatPrompt, chatPullRequestBody } from './chat-text.js';
 import { deliverChange } from './deliver-change.js';
 import { heldBackNames, heldBackOnlyMessage, heldBackWarning } from './held-back-text.js';
 import { prepareWorkspace } from './prepare-workspace.js';
+import { pruneBranches, type BranchPruneResult, type PruneBranchesOptions } from './prune-branches.js';
 import { commitMessage, pullRequestTitle } from './pull-request-text.js';
 import { runAgentInSandbox, SandboxDiedError } from './run-agent-in-sandbox.js';
 import { runTask, type RunTaskDeps } from './run-task.js';
@@ -141,6 +142,31 @@ export class Engine implements SessionService {
     return this.#caches.prune({ ...(repos ? { repos } : {}), busy: (repo) => busy.has(repoKey(repo)) });
   }
 
+  /**
+   * Removes a local repository's merged or abandoned `telecoder/*` branches (see prune-branches.ts
+   * for the rules). GitHub repositories are refused: their branches go with the pull request.
+   */
+  async pruneBranches(repo: string, options: PruneBranchesOptions = {}): Promise<BranchPruneResult> {
+    const provider = providerFor(repo.trim(), this.#options.providers, this.#options.config.allowLocalRepos);
+    if (provider.name !== 'local') {
+      throw new TeleCoderError(
+        `pruning branches works on local repositories only, and ${repo} is not one; on GitHub, turn on the repository's ` +
+          '"Automatically delete head branches" setting so a merged pull request takes its branch with it',
+      );
+    }
+    const access = await provider.access(repo.trim(), options.signal);
+    return pruneBranches(
+      {
+        access,
+        sessionOf: (branch) => {
+          const session = this.#options.store.getSession(branch.slice(branch.indexOf('/') + 1));
+          return session && session.branch === branch && repoKey(session.repo) === repoKey(access.repo) ? session : undefined;
+        },
+      },
+      options,
+    );
+  }
+
   /** The per-repository git mirrors sessions clone from. */
   get mirrors(): RepoMirrors {
     return this.#mirrors;
@@ -227,16 +253,36 @@ export class Engine implements SessionService {
     ]);
   }
 
-  submit(request: TaskRequest): Session {
+  /** What submit and preflight both refuse; cheap and synchronous, so every door gets it. */
+  #checkRequest(request: TaskRequest): { repo: string; provider: GitProvider; llm: LLMClient } {
     validateTaskRequest(request);
-    const { store, config } = this.#options;
     const repo = request.repo.trim();
-    providerFor(repo, this.#options.providers, config.allowLocalRepos);
-    const mode = request.mode ?? 'task';
+    const provider = providerFor(repo, this.#options.providers, this.#options.config.allowLocalRepos);
     const agentName = this.#options.agent.name;
     if (request.agent !== undefined && request.agent !== agentName) {
       throw new TeleCoderError(`agent "${request.agent}" is not available on this server; it runs the "${agentName}" agent (leave agent out to use it)`);
     }
+    // Made now, model given or not: a server without an LLM key says so (503) instead of storing
+    // a session that can only fail.
+    const llm = this.#options.llm(request.model);
+    return { repo, provider, llm };
+  }
+
+  async preflight(request: TaskRequest, signal?: AbortSignal): Promise<void> {
+    const { repo, provider } = this.#checkRequest(request);
+    await provider.check?.(repo, signal);
+    try {
+      await this.#options.runtime.ping();
+    } catch (error) {
+      throw new NotConfiguredError(`no session can start: ${errorMessage(error)}`, { cause: error });
+    }
+  }
+
+  submit(request: TaskRequest): Session {
+    const { store } = this.#options;
+    const { repo, llm } = this.#checkRequest(request);
+    const mode = request.mode ?? 'task';
+    const agentName = this.#options.agent.name;
     if (!this.#accepting) {
       throw new TeleCoderError('the server is shutting down and takes no new work; try again in a moment', 503);
     }
@@ -249,7 +295,7 @@ export class Engine implements SessionService {
       // A revision works on the pull request's own branch; everything else on telecoder/<id>.
       branch: request.options?.revision?.headBranch ?? branchFor(id),
       agent: agentName,
-      model: request.model ?? this.#options.llm(request.model).model,
+      model: request.model ?? llm.model,
       origin: request.origin ?? { kind: 'api' },
       options: request.options ?? {},
       ...(request.deliveryId !== undefined

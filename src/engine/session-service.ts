@@ -9,6 +9,13 @@ import type { Message, Session, SessionEvent, TaskRequest } from '../model/sessi
 export interface SessionService {
   /** Validates, stores and queues the request; resolves once the session is stored. */
   submit(request: TaskRequest): Session;
+  /**
+   * Refuses, before anything is stored, a request this server cannot carry out: what the request
+   * names is unusable (400: a path that is no git repository) or the server lacks a setting for it
+   * (503: no LLM key, no GitHub token, Docker unreachable). Doors that can wait call it before
+   * submit, so the person asking reads the reason at once instead of in a failed session.
+   */
+  preflight(request: TaskRequest, signal?: AbortSignal): Promise<void>;
   get(id: string): Session;
   list(options?: { limit?: number }): Session[];
   events(id: string, afterId?: number): SessionEvent[];

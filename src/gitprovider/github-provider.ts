@@ -107,6 +107,12 @@ export class GitHubProvider implements GitProvider {
     return name !== '.' && name !== '..';
   }
 
+  /** No request to GitHub: only that a token can be had at all (the first real request tells the rest). */
+  async check(repo: string): Promise<void> {
+    this.#split(repo);
+    this.#tokenSource.check?.(repo);
+  }
+
   async access(repo: string, signal?: AbortSignal): Promise<RepoAccess> {
     const [owner, name] = this.#split(repo);
     const token = await this.#tokenSource.getToken(repo);
@@ -115,9 +121,7 @@ export class GitHubProvider implements GitProvider {
     try {
       ({ data } = await octokit.rest.repos.get({ owner, repo: name, request: signal ? { signal } : {} }));
     } catch (error) {
-      throw this.#explain(error, `reading repository ${repo}`, {
-        404: `GitHub repository ${repo} not found or the token cannot see it; check the name and give the token access to it`,
-      });
+      throw this.#explain(error, `reading repository ${repo}`, { 404: this.#notFound(repo) });
     }
     return {
       repo,
@@ -146,7 +150,7 @@ export class GitHubProvider implements GitProvider {
       return { url: data.html_url, number: data.number };
     } catch (error) {
       throw this.#explain(error, `opening a pull request from ${input.head} into ${input.base} of ${input.repo}`, {
-        404: `GitHub repository ${input.repo} not found or the token cannot see it; check the name and give the token access to it`,
+        404: this.#notFound(input.repo),
       });
     }
   }
@@ -157,6 +161,18 @@ export class GitHubProvider implements GitProvider {
     }
     const slash = repo.indexOf('/');
     return [repo.slice(0, slash), repo.slice(slash + 1)];
+  }
+
+  /** What the token is called in messages: the operator knows it by the setting it came from. */
+  get #tokenName(): string {
+    return this.#tokenSource.label ?? 'the GitHub token';
+  }
+
+  #notFound(repo: string): string {
+    return (
+      `GitHub repository ${repo} was not found, or ${this.#tokenName} cannot see it: check the name, and give the token ` +
+      `access to ${repo} (a fine-grained token: add the repository to it; a classic token: the repo scope)`
+    );
   }
 
   #explain(error: unknown, what: string, overrides: Partial<Record<number, string>>): Error {
@@ -170,15 +186,19 @@ export class GitHubProvider implements GitProvider {
     if (override) return new TeleCoderError(override, error.status === 404 ? 404 : 502);
     const detail = githubMessage(error);
     switch (error.status) {
+      // Missing, rejected and lacking access are three different fixes, so three different messages.
       case 401:
         return new TeleCoderError(
-          `GITHUB_TOKEN was rejected by GitHub while ${what} (401: ${detail}); set GITHUB_TOKEN to a valid, unexpired token`,
+          `GitHub rejected ${this.#tokenName} while ${what} (401: ${detail}): it is wrong, expired or revoked; ` +
+            `replace it with a valid token and restart the server`,
           502,
         );
       case 403:
         return new TeleCoderError(
-          `GitHub refused ${what} (403: ${detail}); the token needs contents and pull_requests write access ` +
-            `to the repository, or a rate limit was hit`,
+          /rate limit/i.test(detail)
+            ? `GitHub's rate limit stopped ${what} (403: ${detail}); wait for it to reset and try again`
+            : `${this.#tokenName} lacks access for ${what} (403: ${detail}): it needs Contents and Pull requests ` +
+                `read and write permission on the repository (a classic token: the repo scope)`,
           502,
         );
       case 422:

@@ -21,6 +21,7 @@ export class InstallationTokenSource implements TokenSource {
   readonly #auth: ReturnType<typeof createAppAuth>;
   readonly #request: typeof defaultRequest;
   readonly #installations = new Map<string, number>();
+  readonly label = "the TeleCoder GitHub App's installation token";
 
   constructor(options: InstallationTokenSourceOptions) {
     this.#request = (options.request ?? defaultRequest).defaults({

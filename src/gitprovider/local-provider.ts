@@ -26,6 +26,11 @@ export class LocalRepoProvider implements GitProvider {
     return repo.startsWith('file://') || isAbsolute(repo);
   }
 
+  /** The same questions a session's clone asks, so a path that is no repository is refused before a session exists. */
+  async check(repo: string, signal?: AbortSignal): Promise<void> {
+    await this.access(repo, signal);
+  }
+
   async access(repo: string, signal?: AbortSignal): Promise<RepoAccess> {
     const path = this.#pathOf(repo);
     const info = await stat(path).catch(() => undefined);

@@ -40,6 +40,12 @@ export interface GitProvider {
   /** True when this provider serves the repository string (owner/name vs a local path). */
   handles(repo: string): boolean;
   access(repo: string, signal?: AbortSignal): Promise<RepoAccess>;
+  /**
+   * Refuses, before a session is stored, a repository this provider could not serve: a
+   * TeleCoderError with 400 (the request names something unusable) or 503 (the server lacks a
+   * setting, e.g. a token), saying how to fix it. Cheap checks only: it runs on every request.
+   */
+  check?(repo: string, signal?: AbortSignal): Promise<void>;
   /** Opens a pull request; resolves null when the provider has none (a local repository). */
   openPullRequest(input: PullRequestInput, signal?: AbortSignal): Promise<PullRequestRef | null>;
 }
@@ -47,4 +53,8 @@ export interface GitProvider {
 /** Supplies a token per repository: a personal access token today, installation tokens later. */
 export interface TokenSource {
   getToken(repo: string): Promise<string>;
+  /** Throws (NotConfiguredError) when no token could be had at all, without asking GitHub. */
+  check?(repo: string): void;
+  /** What the token is, for messages: "GITHUB_TOKEN", "the GitHub App's installation token". */
+  readonly label?: string;
 }

@@ -1,4 +1,4 @@
-import { TeleCoderError } from '../errors.js';
+import { NotConfiguredError } from '../errors.js';
 import type { TokenSource } from './provider.js';
 
 /**
@@ -13,13 +13,20 @@ export class StaticTokenSource implements TokenSource {
     this.#token = trimmed ? trimmed : undefined;
   }
 
-  async getToken(repo: string): Promise<string> {
+  readonly label = 'GITHUB_TOKEN';
+
+  check(repo: string): void {
     if (!this.#token) {
-      throw new TeleCoderError(
-        `no GitHub token to reach ${repo}: set GITHUB_TOKEN to a token with contents and pull_requests write access`,
-        500,
+      // The server's setting is missing, not the request's fault: 503, and how to set it.
+      throw new NotConfiguredError(
+        `this server has no GitHub token to reach ${repo}: set GITHUB_TOKEN to a token with contents and pull_requests ` +
+          'write access to it (or configure the GitHub App), then restart the server',
       );
     }
-    return this.#token;
+  }
+
+  async getToken(repo: string): Promise<string> {
+    this.check(repo);
+    return this.#token!;
   }
 }

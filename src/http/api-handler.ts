@@ -3,7 +3,9 @@ import Router from 'find-my-way';
 import type { SessionService } from '../engine/session-service.js';
 import { TeleCoderError } from '../errors.js';
 import { createLogger, type Logger } from '../logger.js';
+import type { TaskRequest } from '../model/session.js';
 import { hasBearerToken, WWW_AUTHENTICATE } from './auth.js';
+import { branchPruneToJson, type BranchService } from './branch-service.js';
 import type { CacheService } from './cache-service.js';
 import { DEFAULT_BODY_LIMIT_BYTES, readJsonBody } from './read-json-body.js';
 import {
@@ -11,6 +13,7 @@ import {
   parseBody,
   parseEventId,
   parseLimit,
+  pruneBranchesBody,
   pruneCachesBody,
   sendMessageBody,
 } from './request-schemas.js';
@@ -21,12 +24,14 @@ import { DEFAULT_HEARTBEAT_MS, DEFAULT_MAX_PENDING_BYTES, streamSessionEvents } 
 /** A Probot server handler: resolves true when it answered the request, false to pass it on. */
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => boolean | Promise<boolean>;
 
-export type { CacheService };
+export type { BranchService, CacheService };
 
 export interface ApiHandlerOptions {
   service: SessionService;
   /** The per-repository caches (`/api/caches`); without it those routes answer 501. */
   caches?: CacheService | undefined;
+  /** Local repositories' TeleCoder branches (`/api/repos/prune`); without it that route answers 501. */
+  branches?: BranchService | undefined;
   /** When set, every /api/ route requires `Authorization: Bearer <apiToken>`. */
   apiToken?: string | undefined;
   logger?: Logger | undefined;
@@ -65,14 +70,18 @@ export function createApiHandler(options: ApiHandlerOptions): RequestHandler {
 
   on('POST', '/api/sessions', async ({ req, res }) => {
     const body = parseBody(createSessionBody, await readBody(req));
-    const session = service.submit({
+    const request: TaskRequest = {
       repo: body.repo,
       prompt: body.prompt,
       ...(body.mode ? { mode: body.mode } : {}),
       ...(body.agent ? { agent: body.agent } : {}),
       ...(body.model ? { model: body.model } : {}),
       origin: { kind: 'api' },
-    });
+    };
+    // The caller is waiting anyway: what would only fail later (no key, no token, not a
+    // repository, no Docker) is answered now, and no session is stored for it.
+    await service.preflight(request);
+    const session = service.submit(request);
     sendJson(res, 201, { id: session.id, branch: session.branch, mode: session.mode });
   });
 
@@ -151,6 +160,18 @@ export function createApiHandler(options: ApiHandlerOptions): RequestHandler {
       pruned: result.pruned,
       kept: result.kept.map(({ repo, reason }) => ({ repo, reason })),
     });
+  });
+
+  on('POST', '/api/repos/prune', async ({ req, res }) => {
+    const body = parseBody(pruneBranchesBody, await readBody(req));
+    if (!options.branches) {
+      throw new TeleCoderError('this TeleCoder server does not manage repository branches (it was started without a branch service)', 501);
+    }
+    const result = await options.branches.pruneBranches(body.repo, {
+      ...(body.dry_run ? { dryRun: true } : {}),
+      ...(body.include_delivered ? { includeDelivered: true } : {}),
+    });
+    sendJson(res, 200, branchPruneToJson(result));
   });
 
   const allowedMethods = (path: string) => METHODS.filter((method) => router.find(method, path) !== null);

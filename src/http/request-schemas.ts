@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { TeleCoderError } from '../errors.js';
+import { githubRepoName } from '../gitprovider/github-repo-name.js';
 
 /** GitHub's own rule for `owner/name`. */
 export const GITHUB_REPO_PATTERN = /^[A-Za-z0-9-]+\/[A-Za-z0-9._-]+$/;
@@ -9,17 +10,33 @@ export const MAX_TEXT_LENGTH = 10_000;
 
 const isLocalRepo = (repo: string) => repo.startsWith('/') || repo.startsWith('file://');
 
-const repo = z
-  .string({ error: 'repo is required: owner/name, or an absolute path to a local git repository' })
+/** A missing field and a field of the wrong type are different mistakes, so they read differently. */
+function requiredString(name: string, hint: string) {
+  return z.string({
+    error: (issue) =>
+      issue.input === undefined
+        ? `${name} is required: ${hint}`
+        : `${name} must be a string (got ${describeType(issue.input)}): ${hint}`,
+  });
+}
+
+function describeType(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
+}
+
+const repo = requiredString('repo', 'owner/name, or an absolute path to a local git repository')
   .trim()
+  // What people paste (a github.com URL, owner/name/) is taken as the owner/name it names.
+  .transform(githubRepoName)
   // Whether local repositories are allowed is the service's decision, not the door's.
   .refine((value) => GITHUB_REPO_PATTERN.test(value) || isLocalRepo(value), {
     error: 'repo must be owner/name (e.g. octocat/hello-world) or an absolute path / file:// URL of a local git repository',
   });
 
 function text(name: string, hint: string) {
-  return z
-    .string({ error: `${name} is required: ${hint}` })
+  return requiredString(name, hint)
     .refine((value) => value.trim() !== '', { error: `${name} must not be empty: ${hint}` })
     .refine((value) => value.length <= MAX_TEXT_LENGTH, {
       error: `${name} is longer than ${MAX_TEXT_LENGTH.toLocaleString('en-US')} characters; shorten it or point to a file in the repository`,
@@ -95,6 +112,27 @@ export const pruneCachesBody = z.strictObject(
   },
 );
 export type PruneCachesBody = z.infer<typeof pruneCachesBody>;
+
+const flag = (name: string) => z.boolean({ error: `${name} must be true or false` }).optional();
+
+/**
+ * `POST /api/repos/prune`. Strict like the cache prune: a misspelt `dry_run` must not turn a
+ * look into a removal.
+ */
+export const pruneBranchesBody = z.strictObject(
+  {
+    repo,
+    dry_run: flag('dry_run'),
+    include_delivered: flag('include_delivered'),
+  },
+  {
+    error: (issue) =>
+      issue.code === 'unrecognized_keys'
+        ? `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((key) => `"${key}"`).join(', ')} in the request body; the fields are "repo", "dry_run" and "include_delivered"`
+        : 'request body must be a JSON object like {"repo": "/path/to/repository", "dry_run": true}',
+  },
+);
+export type PruneBranchesBody = z.infer<typeof pruneBranchesBody>;
 
 /** Parses `value` with `schema`, or throws a 400 listing every problem. */
 export function parseBody<T>(schema: z.ZodType<T>, value: unknown): T {

@@ -1,4 +1,5 @@
 import type { Config } from '../config/config.js';
+import { NotConfiguredError } from '../errors.js';
 import { AnthropicClient } from './anthropic-client.js';
 import type { LLMClient } from './client.js';
 import { OpenAIClient } from './openai-client.js';
@@ -11,11 +12,19 @@ export interface LLMClientOverrides {
   fetch?: (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
 }
 
-function pickProvider(config: Config['llm']): 'anthropic' | 'openai' {
+/** The provider sessions will use: TELECODER_LLM_PROVIDER, else whichever key is set; undefined without either. */
+export function configuredProvider(config: Config['llm']): 'anthropic' | 'openai' | undefined {
   if (config.provider) return config.provider;
   if (config.anthropicApiKey) return 'anthropic';
   if (config.openaiApiKey) return 'openai';
-  throw new Error(
+  return undefined;
+}
+
+function pickProvider(config: Config['llm']): 'anthropic' | 'openai' {
+  const provider = configuredProvider(config);
+  if (provider) return provider;
+  // Not a bug of the server but a setting it lacks: the API answers 503 with this text.
+  throw new NotConfiguredError(
     'No LLM provider is configured: set ANTHROPIC_API_KEY (Anthropic) or OPENAI_API_KEY (OpenAI; with ' +
       'OPENAI_BASE_URL for an OpenAI-compatible server such as Ollama or vLLM).',
   );
@@ -31,7 +40,7 @@ export function createLLMClient(config: Config['llm'], overrides: LLMClientOverr
   };
   if (provider === 'anthropic') {
     if (!config.anthropicApiKey) {
-      throw new Error('TELECODER_LLM_PROVIDER is "anthropic" but ANTHROPIC_API_KEY is not set: set it.');
+      throw new NotConfiguredError('TELECODER_LLM_PROVIDER is "anthropic" but ANTHROPIC_API_KEY is not set: set it.');
     }
     return new AnthropicClient({
       ...common,
@@ -43,7 +52,7 @@ export function createLLMClient(config: Config['llm'], overrides: LLMClientOverr
   // Local OpenAI-compatible servers (Ollama, vLLM, LM Studio) accept any key.
   const apiKey = config.openaiApiKey ?? (config.openaiBaseUrl ? 'not-needed' : undefined);
   if (!apiKey) {
-    throw new Error(
+    throw new NotConfiguredError(
       'TELECODER_LLM_PROVIDER is "openai" but OPENAI_API_KEY is not set: set it (or OPENAI_BASE_URL for a ' +
         'local OpenAI-compatible server that needs no key).',
     );

@@ -3,6 +3,8 @@ import { Probot, ProbotOctokit, Server, type ApplicationFunction } from 'probot'
 import { isLoopbackHost } from '../config/config.js';
 import type { Logger } from '../logger.js';
 import { freePort } from './free-port.js';
+import { addressInUseError, ensureAddressFree } from './ensure-address-free.js';
+import { probotLogger } from './probot-logger.js';
 import { createGitHubAppSetupHandler } from './github-app-setup.js';
 import { loadProbotSetupParts } from './probot-setup-parts.js';
 import { createRequestOriginGuard } from './request-origin-guard.js';
@@ -90,6 +92,9 @@ export interface RunningHttpServer {
  */
 export async function createHttpServer(options: HttpServerOptions): Promise<PreparedHttpServer> {
   const port = options.port === 0 ? await freePort(options.host) : options.port;
+  // Before Probot's server sees the port: its own message would tell the user to set PORT.
+  if (options.port !== 0) await ensureAddressFree(options.host, port);
+  const log = probotLogger(options.logger);
   const appConfigured = Boolean(options.appId && options.privateKey);
   const webhookPath = options.webhookPath ?? '/api/github/webhooks';
   const setupAccess =
@@ -103,7 +108,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Prep
   const server = new Server({
     host: options.host,
     port,
-    log: options.logger,
+    log,
     // Probot's images and stylesheet, for the setup pages only (behind the same guard).
     enableStaticFiles: setupAccess !== undefined,
     ...(options.webhookPath ? { webhookPath: options.webhookPath } : {}),
@@ -112,7 +117,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Prep
       appId: appConfigured ? options.appId : 1,
       privateKey: appConfigured ? options.privateKey : 'placeholder: no GitHub App configured',
       secret: options.webhookSecret ?? 'development',
-      log: options.logger,
+      log,
       ...(options.githubApiUrl && options.githubApiUrl !== 'https://api.github.com' ? { baseUrl: options.githubApiUrl } : {}),
       // One queue spaces the writes of every installation and of the git provider (Octokit's own
       // spacing is per client id, and Probot's webhook clients all share one id).
@@ -134,14 +139,19 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Prep
         access: setupAccess,
         saveAppCredentials: options.saveAppCredentials,
         publicUrl: options.publicUrl,
+        webhookPath,
+        webhookProxyUrl: options.webhookProxyUrl,
         githubApiUrl: options.githubApiUrl,
         logger: options.logger,
       }),
     );
+    // Probot's own setup mode says custom routes will not work; here they do, so say what does.
+    const base = options.publicUrl ?? `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`;
     options.logger.info(
-      options.apiToken
-        ? `No GitHub App configured: to register one from a browser, POST ${SETUP_LINK_PATH} with the API token and open the link it returns`
-        : `No GitHub App configured: register one at /probot on this server (loopback only)`,
+      'GitHub App not configured: GitHub webhooks are off; the API, the CLI and local repositories work. ' +
+        (options.apiToken
+          ? `To set the App up from a browser, POST ${base}${SETUP_LINK_PATH} with the API token and open the link it returns`
+          : `Set it up at ${base}/probot (from this machine)`),
     );
   }
 
@@ -149,7 +159,10 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Prep
     server,
     probot,
     async listen() {
-      const httpServer = await server.start();
+      const httpServer = await server.start().catch((error: NodeJS.ErrnoException) => {
+        // Taken between the check above and now (or by port 0's race): say so as the check would.
+        throw error.code === 'EADDRINUSE' ? addressInUseError(options.host, port, error) : error;
+      });
       const host = server.host.includes(':') && !server.host.startsWith('[') ? `[${server.host}]` : server.host;
       return {
         url: `http://${host}:${server.port}`,

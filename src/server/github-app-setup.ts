@@ -13,8 +13,15 @@ export interface GitHubAppSetupOptions {
   access: SetupAccess;
   /** Stores a registered App's keys (APP_ID, PRIVATE_KEY, WEBHOOK_SECRET, …); returns where they went. */
   saveAppCredentials: (values: Record<string, string>) => string;
-  /** TELECODER_PUBLIC_URL: the address GitHub sends the browser back to; default the request's Host. */
+  /**
+   * TELECODER_PUBLIC_URL: the address GitHub sends the browser back to and delivers webhooks to
+   * (the manifest's redirect and hook URLs); default the request's Host (a browser on this machine).
+   */
   publicUrl?: string | undefined;
+  /** Where the server takes webhooks (WEBHOOK_PATH); default /api/github/webhooks. */
+  webhookPath?: string | undefined;
+  /** WEBHOOK_PROXY_URL: a smee.io channel forwarding deliveries here; the manifest's hook URL when set. */
+  webhookProxyUrl?: string | undefined;
   /** GitHub's REST API, where the manifest code is exchanged for the App's keys. */
   githubApiUrl?: string | undefined;
   logger: Logger;
@@ -56,8 +63,46 @@ export function createGitHubAppSetupHandler(options: GitHubAppSetupOptions) {
       version: pkg.version,
       description: pkg.description,
       createAppUrl: target.href,
-      manifest: manifestFlow.getManifest({ pkg, baseUrl: baseUrl(req) }),
+      manifest: JSON.stringify(addressedManifest(manifestFlow.getManifest({ pkg, baseUrl: baseUrl(req) }), req)),
     }));
+  };
+
+  /**
+   * Probot's manifest with this server's addresses. Probot spreads app.yml over the addresses it
+   * computes, so app.yml's placeholder hook URL (https://example.com/…) would win, and its own
+   * default is the server's root rather than the webhook path. Here: deliveries go to
+   * WEBHOOK_PROXY_URL when set, else to the public URL's webhook path; GitHub sends the browser
+   * back to SETUP_CALLBACK_PATH on the same base; any setup_url or callback_urls in app.yml keep
+   * their path on that base. With neither a public URL nor a proxy, GitHub cannot reach this
+   * server: the placeholder stays but the webhook is created inactive, so no delivery (with issue
+   * and code content) is sent to a host that is not ours.
+   */
+  const addressedManifest = (generated: string, req: IncomingMessage): Record<string, unknown> => {
+    const manifest = JSON.parse(generated) as Record<string, unknown>;
+    const base = baseUrl(req);
+    const onBase = (value: unknown) => {
+      try {
+        const url = new URL(String(value));
+        return `${base}${url.pathname}${url.search}`;
+      } catch {
+        return value;
+      }
+    };
+    const hook = { ...(manifest.hook_attributes as Record<string, unknown> | undefined) };
+    if (options.webhookProxyUrl) {
+      hook.url = options.webhookProxyUrl;
+      hook.active = true;
+    } else if (options.publicUrl) {
+      hook.url = `${options.publicUrl}${options.webhookPath ?? '/api/github/webhooks'}`;
+      hook.active = true;
+    } else {
+      hook.active = false;
+    }
+    manifest.hook_attributes = hook;
+    manifest.redirect_url = `${base}${SETUP_CALLBACK_PATH}`;
+    if (manifest.setup_url !== undefined) manifest.setup_url = onBase(manifest.setup_url);
+    if (Array.isArray(manifest.callback_urls)) manifest.callback_urls = manifest.callback_urls.map(onBase);
+    return manifest;
   };
 
   const showImportPage = (req: IncomingMessage, res: ServerResponse) => {
@@ -65,7 +110,7 @@ export function createGitHubAppSetupHandler(options: GitHubAppSetupOptions) {
     if (!access.sessionOf(req)) access.openSession(res);
     const manifestFlow = new parts.ManifestCreation({ updateEnv: (env) => env });
     const githubHost = `${process.env.GHE_PROTOCOL || 'https'}://${process.env.GHE_HOST ?? 'github.com'}`;
-    page(res, parts.importView({ name: manifestFlow.pkg.name, WEBHOOK_PROXY_URL: process.env.WEBHOOK_PROXY_URL, GH_HOST: githubHost }));
+    page(res, parts.importView({ name: manifestFlow.pkg.name, WEBHOOK_PROXY_URL: options.webhookProxyUrl ?? process.env.WEBHOOK_PROXY_URL, GH_HOST: githubHost }));
   };
 
   /** GitHub's redirect after the App was created: exchange the code for its keys, then install it. */

@@ -38,15 +38,17 @@ describe('Host and Origin checks (DNS rebinding, cross-site requests)', () => {
       provider: 'anthropic',
       env: { ...appEnv(appPrivateKey(), SECRET), TELECODER_PUBLIC_URL: PUBLIC_URL },
       // Sessions accepted here fail at once on an unreachable Docker: no container, no image build.
-      customize: (builder) =>
-        builder.withSandbox(
-          new DockerRuntime({
-            docker: new Dockerode({ socketPath: join(tmp, 'no-docker.sock') }),
-            image: 'unused-image',
-            baseImage: TEST_BASE_IMAGE,
-            contextDir: SANDBOX_CONTEXT_DIR,
-          }),
-        ),
+      // Its ping is made to pass, or the request would be refused (503) before a session exists.
+      customize: (builder) => {
+        const runtime = new DockerRuntime({
+          docker: new Dockerode({ socketPath: join(tmp, 'no-docker.sock') }),
+          image: 'unused-image',
+          baseImage: TEST_BASE_IMAGE,
+          contextDir: SANDBOX_CONTEXT_DIR,
+        });
+        runtime.ping = async () => undefined;
+        builder.withSandbox(runtime);
+      },
     });
     port = new URL(started.url).port;
     base = `http://127.0.0.1:${port}`;

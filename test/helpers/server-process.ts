@@ -22,6 +22,8 @@ export interface ServerProcessOptions {
   env: NodeJS.ProcessEnv;
   /** Default 60 s: a loaded machine starts a Node process slowly. */
   startTimeoutMs?: number;
+  /** The directory it runs in (where it reads ./.env); default the test's. */
+  cwd?: string;
 }
 
 /**
@@ -34,6 +36,7 @@ export async function startServerProcess(options: ServerProcessOptions): Promise
   const url = `http://127.0.0.1:${port}`;
   const child = spawn(process.execPath, [options.cli, 'serve'], {
     env: { ...options.env, TELECODER_ADDR: `127.0.0.1:${port}` },
+    ...(options.cwd ? { cwd: options.cwd } : {}),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

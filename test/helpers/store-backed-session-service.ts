@@ -46,6 +46,9 @@ export class StoreBackedSessionService implements SessionService {
     if (error) throw error;
   }
 
+  /** Accepts every request: the engine's own checks are tested against the engine (a real server). */
+  async preflight(): Promise<void> {}
+
   submit(request: TaskRequest): Session {
     this.#checkFailure();
     this.lastRequest = request;

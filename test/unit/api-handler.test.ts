@@ -176,7 +176,7 @@ describe('API routes', () => {
     expect(long.body.error).toMatch(/prompt is longer than 10,000 characters/);
     expect((await post({ repo: 'octo/cat', prompt: 'x'.repeat(10_000) })).status).toBe(201);
 
-    for (const repo of ['octo', 'octo/cat/extra', 'octo cat/x', 'https://github.com/octo/cat', 'relative/../x y', '']) {
+    for (const repo of ['octo', 'octo/cat/extra', 'octo cat/x', 'https://gitlab.com/octo/cat', 'https://github.com/octo', 'relative/../x y', '']) {
       const refused = await post({ repo, prompt: 'do it' });
       expect(refused.status, repo).toBe(400);
       expect(refused.body.error).toMatch(/repo/);
@@ -188,6 +188,45 @@ describe('API routes', () => {
     expect((await post({ repo: 'octo/cat', prompt: 'x', mode: 'batch' })).body.error).toMatch(/mode must be "task" or "chat"/);
     expect((await post(['octo/cat'])).status).toBe(400);
     expect((await call(server, 'POST', '/api/sessions')).status).toBe(400);
+  });
+
+  it('says a field of the wrong type must be a string, rather than that it is missing', async () => {
+    const server = await start();
+    const error = async (body: unknown) => {
+      const answer = await call(server, 'POST', '/api/sessions', { body });
+      expect(answer.status, JSON.stringify(body)).toBe(400);
+      return answer.body.error as string;
+    };
+    expect(await error({ repo: 'octo/cat', prompt: 5 })).toBe('prompt must be a string (got a number): say what TeleCoder should do');
+    expect(await error({ repo: 'octo/cat', prompt: ['fix', 'it'] })).toMatch(/^prompt must be a string \(got a list\)/);
+    expect(await error({ repo: 'octo/cat', prompt: null })).toMatch(/^prompt must be a string \(got null\)/);
+    expect(await error({ repo: 42, prompt: 'x' })).toMatch(/^repo must be a string \(got a number\): owner\/name/);
+    expect(await error({ repo: { owner: 'octo' }, prompt: 'x' })).toMatch(/^repo must be a string \(got an object\)/);
+    expect(await error({ repo: 'octo/cat', prompt: 'x', mode: 1 })).toBe('mode must be "task" or "chat"');
+    expect(await error({ repo: 'octo/cat', prompt: 'x', agent: 1 })).toBe('agent must be a string');
+    expect(await error({ repo: 'octo/cat', prompt: 'x', model: false })).toBe('model must be a string');
+    expect(await error({ prompt: 'x' })).toMatch(/^repo is required: /);
+    const content = await call(server, 'POST', '/api/sessions/any/messages', { body: { content: 7 } });
+    expect(content.body.error).toBe('content must be a string (got a number): the message for the chat session');
+  });
+
+  it('takes a pasted github.com URL (https, .git, ssh, trailing slash) as the owner/name it names', async () => {
+    const server = await start();
+    for (const repo of [
+      'https://github.com/octo/cat',
+      'https://github.com/octo/cat.git',
+      'https://github.com/octo/cat/',
+      'http://www.github.com/octo/cat',
+      'git@github.com:octo/cat.git',
+      'ssh://git@github.com/octo/cat.git',
+      'github.com/octo/cat',
+      'octo/cat/',
+      '  https://github.com/octo/cat.git  ',
+    ]) {
+      const created = await call(server, 'POST', '/api/sessions', { body: { repo, prompt: 'do it' } });
+      expect(created.status, repo).toBe(201);
+      expect(server.service.lastRequest?.repo, repo).toBe('octo/cat');
+    }
   });
 
   // Whether local repositories are allowed is the engine's decision (TELECODER_ALLOW_LOCAL_REPOS),
@@ -580,7 +619,7 @@ describe('repository caches', () => {
       [{ repos: 'octo/cat' }, /repos must be a list of repositories/],
       [{ repos: [] }, /repos must not be empty; leave it out/],
       [{ repos: ['octo'] }, /repo must be owner\/name/],
-      [{ repos: ['octo/cat', 42] }, /repo is required/],
+      [{ repos: ['octo/cat', 42] }, /repo must be a string \(got a number\)/],
       // A misspelt field must not turn into "prune everything".
       [{ repo: ['octo/cat'] }, /unknown field "repo" in the request body; the only field is "repos"/],
       [['octo/cat'], /request body must be a JSON object like \{"repos"/],

@@ -60,21 +60,38 @@ describe('GitHubProvider against GitHub\'s REST API (nock)', () => {
     expect(access.gitEnv.GIT_CONFIG_KEY_0).toBe('http.https://ghe.example.com/.extraheader');
   });
 
-  it('access: 404 says the repository is missing or invisible to the token', async () => {
+  it('access: 404 says the repository is missing or invisible to GITHUB_TOKEN, and how to give it access', async () => {
     github.scope.get('/repos/acme/ghost').reply(404, { message: 'Not Found', documentation_url: 'https://docs.github.com' });
     const error = await rejectionOf(provider.access('acme/ghost'));
     expect(error).toBeInstanceOf(TeleCoderError);
     expect(error.message).toBe(
-      'GitHub repository acme/ghost not found or the token cannot see it; check the name and give the token access to it',
+      'GitHub repository acme/ghost was not found, or GITHUB_TOKEN cannot see it: check the name, and give the token access ' +
+        'to acme/ghost (a fine-grained token: add the repository to it; a classic token: the repo scope)',
     );
     expect(error.status).toBe(404);
   });
 
-  it('access: 401 says GITHUB_TOKEN was rejected, without the token', async () => {
+  it('access: 401 says GitHub rejected GITHUB_TOKEN (not that it is missing), without the token', async () => {
     github.scope.get('/repos/acme/widgets').reply(401, { message: 'Bad credentials' });
     const error = await rejectionOf(provider.access('acme/widgets'));
-    expect(error.message).toMatch(/^GITHUB_TOKEN was rejected by GitHub while reading repository acme\/widgets \(401: Bad credentials\); set GITHUB_TOKEN/);
+    expect(error.message).toBe(
+      'GitHub rejected GITHUB_TOKEN while reading repository acme/widgets (401: Bad credentials): it is wrong, expired or ' +
+        'revoked; replace it with a valid token and restart the server',
+    );
+    expect(error.message).not.toMatch(/set GITHUB_TOKEN|no GitHub token/);
     expect(error.message).not.toContain(TOKEN);
+  });
+
+  it('access: 403 says what GITHUB_TOKEN lacks; a rate limit is named as one', async () => {
+    github.scope.get('/repos/acme/widgets').reply(403, { message: 'Resource not accessible by personal access token' });
+    const lacking = await rejectionOf(provider.access('acme/widgets'));
+    expect(lacking.message).toBe(
+      'GITHUB_TOKEN lacks access for reading repository acme/widgets (403: Resource not accessible by personal access token): ' +
+        'it needs Contents and Pull requests read and write permission on the repository (a classic token: the repo scope)',
+    );
+    github.scope.get('/repos/acme/widgets').reply(403, { message: 'API rate limit exceeded for user ID 1.' }, { 'x-ratelimit-remaining': '1' });
+    const limited = await rejectionOf(provider.access('acme/widgets'));
+    expect(limited.message).toMatch(/^GitHub's rate limit stopped reading repository acme\/widgets \(403: API rate limit exceeded/);
   });
 
   it('openPullRequest: posts the pull request and returns its URL and number', async () => {
@@ -109,9 +126,9 @@ describe('GitHubProvider against GitHub\'s REST API (nock)', () => {
     github.scope.post('/repos/acme/widgets/pulls').reply(401, { message: 'Bad credentials' });
     github.scope.post('/repos/acme/widgets/pulls').reply(403, { message: 'Resource not accessible by personal access token' });
     const input = { repo: 'acme/widgets', head: 'telecoder/abc', base: 'main', title: 't', body: 'b' };
-    await expect(provider.openPullRequest(input)).rejects.toThrow(/^GITHUB_TOKEN was rejected/);
+    await expect(provider.openPullRequest(input)).rejects.toThrow(/^GitHub rejected GITHUB_TOKEN while opening a pull request/);
     await expect(provider.openPullRequest(input)).rejects.toThrow(
-      /GitHub refused opening a pull request .* \(403: Resource not accessible by personal access token\); the token needs contents and pull_requests write access/,
+      /^GITHUB_TOKEN lacks access for opening a pull request .* \(403: Resource not accessible by personal access token\): it needs Contents and Pull requests read and write/,
     );
   });
 
@@ -144,11 +161,15 @@ describe('GitHubProvider against GitHub\'s REST API (nock)', () => {
     expect(error.message).not.toContain(TOKEN);
   });
 
-  it('without a token, fails before any request with how to fix it', async () => {
+  it('without a token, fails before any request with how to fix it (503: the server lacks the setting)', async () => {
     const tokenless = new GitHubProvider({ tokenSource: new StaticTokenSource(undefined) });
-    await expect(tokenless.access('acme/widgets')).rejects.toThrow(
-      'no GitHub token to reach acme/widgets: set GITHUB_TOKEN to a token with contents and pull_requests write access',
+    const missing = await rejectionOf(tokenless.access('acme/widgets'));
+    expect(missing.message).toMatch(
+      /^this server has no GitHub token to reach acme\/widgets: set GITHUB_TOKEN to a token with contents and pull_requests write access/,
     );
+    expect(missing.status).toBe(503);
+    await expect(tokenless.check('acme/widgets')).rejects.toThrow(/set GITHUB_TOKEN/);
+    await expect(provider.check('acme/widgets')).resolves.toBeUndefined();
     await expect(new StaticTokenSource('  ').getToken('acme/widgets')).rejects.toThrow(/set GITHUB_TOKEN/);
     await expect(new StaticTokenSource(` ${TOKEN}\n`).getToken('acme/widgets')).resolves.toBe(TOKEN);
   });

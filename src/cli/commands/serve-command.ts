@@ -4,7 +4,8 @@ import type { CommandContext } from './command-context.js';
 export async function serveCommand(context: Pick<CommandContext, 'io' | 'out'>): Promise<number> {
   const { startServer } = await import('../../server/start-server.js');
   const server = await startServer({ env: context.io.env });
-  context.out(`TeleCoder is listening on ${server.url}`);
+  // What is on and what is missing, in one place (the log has the details).
+  context.out(server.summary);
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     const onSignal = (received: NodeJS.Signals) => {
       process.off('SIGINT', onSignal);

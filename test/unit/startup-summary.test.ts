@@ -1,0 +1,67 @@
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/config.js';
+import { startupSummary } from '../../src/server/startup-summary.js';
+
+// A data dir without a saved GitHub App, so the machine's own ~/.telecoder cannot change the text.
+const NO_SAVED_APP = { TELECODER_DATA_DIR: '/nonexistent/telecoder-summary-test' };
+
+function summaryFor(env: Record<string, string>, url = 'http://127.0.0.1:7080'): string {
+  return startupSummary(loadConfig({ ...NO_SAVED_APP, ...env }), url);
+}
+
+describe('startupSummary', () => {
+  it('says what is missing on a fresh machine, and that the API and local repositories work', () => {
+    expect(summaryFor({})).toBe(
+      [
+        'TeleCoder is listening on http://127.0.0.1:7080',
+        '  LLM:         no LLM key: set ANTHROPIC_API_KEY or OPENAI_API_KEY (sessions fail until one is set)',
+        '  Git host:    none: local repositories only (set GITHUB_TOKEN, or set up the GitHub App, for owner/name repositories)',
+        '  Sandbox:     image telecoder-sandbox; egress registries (package registries only)',
+        '  API:         on at http://127.0.0.1:7080/api (no token: loopback only)',
+        '  GitHub App:  not configured: set it up at http://127.0.0.1:7080/probot',
+        '  Local repos: allowed (a path on this machine as the repository)',
+      ].join('\n'),
+    );
+  });
+
+  it('names the provider, model and base URL the sessions will use', () => {
+    expect(summaryFor({ ANTHROPIC_API_KEY: 'sk-ant-x' })).toContain('LLM:         anthropic, model claude-sonnet-4-6\n');
+    expect(summaryFor({ OPENAI_API_KEY: 'sk-x', TELECODER_MODEL: 'gpt-5' })).toContain('LLM:         openai, model gpt-5\n');
+    // A local OpenAI-compatible server needs no key.
+    expect(summaryFor({ TELECODER_LLM_PROVIDER: 'openai', OPENAI_BASE_URL: 'http://localhost:11434/v1', TELECODER_MODEL: 'qwen3' })).toContain(
+      'LLM:         openai, model qwen3 at http://localhost:11434/v1\n',
+    );
+    expect(summaryFor({ TELECODER_LLM_PROVIDER: 'anthropic', OPENAI_API_KEY: 'sk-x' })).toContain(
+      'LLM:         anthropic chosen by TELECODER_LLM_PROVIDER, but ANTHROPIC_API_KEY is not set: set it\n',
+    );
+  });
+
+  it('tells a GitHub token from a GitHub App, and names an Enterprise Server', () => {
+    expect(summaryFor({ GITHUB_TOKEN: 'ghp_x' })).toContain('Git host:    GitHub, GitHub token (GITHUB_TOKEN)\n');
+    expect(summaryFor({ GITHUB_TOKEN: 'ghp_x', GHE_HOST: 'github.example.com' })).toContain(
+      'Git host:    GitHub at https://github.example.com/api/v3, GitHub token (GITHUB_TOKEN)\n',
+    );
+    const app = summaryFor({
+      APP_ID: '4242',
+      PRIVATE_KEY: 'a key',
+      WEBHOOK_SECRET: 's3cret',
+      WEBHOOK_PROXY_URL: 'https://smee.io/abc',
+      TELECODER_PUBLIC_URL: 'https://telecoder.example.com',
+    });
+    expect(app).toContain('Git host:    GitHub, GitHub App 4242 (installation tokens)\n');
+    expect(app).toContain('GitHub App:  App 4242: webhooks on at https://telecoder.example.com/api/github/webhooks, forwarded from https://smee.io/abc\n');
+  });
+
+  it('gives the egress policy, and the setup link and local-repository setting of a server beyond loopback', () => {
+    const wide = summaryFor(
+      { TELECODER_ADDR: '0.0.0.0:7080', TELECODER_API_TOKEN: 'token', TELECODER_EGRESS_ALLOW: 'git.example.com', TELECODER_DOCKER_IMAGE: 'my-sandbox' },
+      'http://0.0.0.0:7080',
+    );
+    expect(wide).toContain('Sandbox:     image my-sandbox; egress registries (package registries and git.example.com only)\n');
+    expect(wide).toContain('API:         on at http://0.0.0.0:7080/api (bearer token: TELECODER_API_TOKEN)\n');
+    expect(wide).toContain('GitHub App:  not configured: set it up from a browser with a link from POST http://0.0.0.0:7080/probot/link (API token required)\n');
+    expect(wide).toMatch(/Local repos: not allowed \(TELECODER_ALLOW_LOCAL_REPOS=true allows them\)$/);
+    expect(summaryFor({ TELECODER_EGRESS: 'none' })).toContain('egress none (no network)');
+    expect(summaryFor({ TELECODER_EGRESS: 'open' })).toContain('egress open (any public host; never this host or private addresses)');
+  });
+});
