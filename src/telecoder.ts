@@ -4,6 +4,8 @@ import type { CodingAgent } from './agent/coding-agent.js';
 import { loadConfig, type Config } from './config/config.js';
 import { writeGitHubAppEnv } from './config/github-app-env-file.js';
 import { Engine } from './engine/engine.js';
+import { sessionParts } from './engine/session-parts.js';
+import { RepoMirrors } from './git/repo-mirrors.js';
 import type { EventBus } from './events/event-bus.js';
 import { InMemoryEventBus } from './events/in-memory-event-bus.js';
 import { GitHubProvider } from './gitprovider/github-provider.js';
@@ -29,6 +31,9 @@ import { packageRoot } from './server/package-root.js';
 import { SqliteSessionStore } from './store/sqlite/sqlite-session-store.js';
 import type { SessionStore } from './store/session-store.js';
 import { GitHubWriteLimiter } from './github/github-write-limiter.js';
+import type { Channel, ChannelFactory } from './channels/channel.js';
+import { telegramChannel } from './channels/telegram/telegram-channel.js';
+import { slackChannel } from './channels/slack/slack-channel.js';
 
 export type LLMFactory = (model?: string) => LLMClient;
 
@@ -57,6 +62,7 @@ export class TeleCoderBuilder {
   #handlers: Handler[] = [];
   #chatReapIntervalMs?: number;
   #pipeline?: Pipeline | ((pipeline: Pipeline) => Pipeline);
+  #channels: ChannelFactory[] = [];
 
   withConfig(config: Config): this {
     this.#config = config;
@@ -117,6 +123,15 @@ export class TeleCoderBuilder {
     return this;
   }
 
+  /**
+   * Adds a chat door (Slack, Telegram, your own): started with the app once the engine takes
+   * work, stopped before it closes. The built-in doors are added when their tokens are set.
+   */
+  withChannel(channel: ChannelFactory): this {
+    this.#channels.push(channel);
+    return this;
+  }
+
   build(): TeleCoder {
     const config = this.#config ?? loadConfig();
     const logger = this.#logger ?? createLogger(config.logLevel, undefined, config.logFormat);
@@ -151,17 +166,21 @@ export class TeleCoderBuilder {
     const llm = this.#llm ?? cachedLLMFactory(config);
     const pipeline =
       typeof this.#pipeline === 'function' ? this.#pipeline(defaultPipeline(config.pipeline.stages)) : this.#pipeline;
+    const agent = this.#agent ?? new BuiltinAgent();
+    const mirrors = new RepoMirrors({ dir: join(config.dataDir, 'mirrors') });
     const engine = new Engine({
       store,
       bus,
       runtime,
       providers,
-      agent: this.#agent ?? new BuiltinAgent(),
+      agentName: agent.name,
       llm,
+      mirrors,
+      // The configuration becomes each session's parts here, not in the engine.
+      parts: sessionParts({ config, runtime, providers, agent, llm, mirrors, pipeline: pipeline ?? defaultPipeline(config.pipeline.stages) }),
       config,
       logger,
       ...(this.#chatReapIntervalMs !== undefined ? { chatReapIntervalMs: this.#chatReapIntervalMs } : {}),
-      ...(pipeline ? { pipeline } : {}),
     });
     // Only the built-in Docker runtime ever used the path-based label (see legacy-sandboxes.ts).
     const sweepLegacy = this.#runtime
@@ -176,9 +195,18 @@ export class TeleCoderBuilder {
       engine,
       handlers: this.#handlers,
       githubWriteLimiter,
+      channels: [...this.#channels, ...builtInChannels(config)],
       ...(sweepLegacy ? { sweepLegacy } : {}),
     });
   }
+}
+
+/** The chat doors whose tokens are configured. */
+function builtInChannels(config: Config): ChannelFactory[] {
+  const channels: ChannelFactory[] = [];
+  if (config.slack) channels.push(slackChannel({ config: config.slack }));
+  if (config.telegram) channels.push(telegramChannel({ config: config.telegram }));
+  return channels;
 }
 
 /**
@@ -216,6 +244,7 @@ interface TeleCoderParts {
   githubWriteLimiter: GitHubWriteLimiter;
   /** Removes sandboxes an older TeleCoder left under the label it derived from the data dir's path. */
   sweepLegacy?: () => Promise<unknown>;
+  channels: ChannelFactory[];
 }
 
 /** A composed application: the engine plus the one HTTP server for the API and webhooks. */
@@ -229,6 +258,8 @@ export class TeleCoder {
   readonly #handlers: Handler[];
   readonly #githubWriteLimiter: GitHubWriteLimiter;
   readonly #sweepLegacy: (() => Promise<unknown>) | undefined;
+  readonly #channelFactories: ChannelFactory[];
+  #channels: Channel[] = [];
   #http?: RunningHttpServer;
   #reporter?: TrackingCommentReporter;
   #background?: BackgroundWork;
@@ -243,6 +274,12 @@ export class TeleCoder {
     this.#handlers = parts.handlers;
     this.#githubWriteLimiter = parts.githubWriteLimiter;
     this.#sweepLegacy = parts.sweepLegacy;
+    this.#channelFactories = parts.channels;
+  }
+
+  /** The chat doors this app started. */
+  get channels(): readonly Channel[] {
+    return this.#channels;
   }
 
   /** The server's base URL once started. */
@@ -305,6 +342,10 @@ export class TeleCoder {
     await this.engine.start();
     this.#http = await prepared.listen();
     this.logger.info({ url: this.#http.url, githubApp: Boolean(probot) }, 'TeleCoder is listening');
+    const context = { sessions: this.engine, bus: this.bus, store: this.store, logger: this.logger, publicUrl: this.config.publicUrl };
+    this.#channels = this.#channelFactories.map((make) => make(context));
+    // A door that cannot reach its platform retries in the background; it never fails start-up.
+    await Promise.all(this.#channels.map((channel) => channel.start()));
   }
 
   /** The GitHub tracking-comment reporter, when the GitHub App is configured. */
@@ -321,7 +362,19 @@ export class TeleCoder {
   /** Stops taking work, interrupts running sessions, closes the server and the store. */
   async stop(): Promise<void> {
     const deadline = Date.now() + STOP_BUDGET_MS;
+    // The doors first: no new work arrives while the engine winds down.
+    await Promise.all(
+      this.#channels.map((channel) =>
+        channel.stop().catch((error: unknown) => this.logger.warn({ err: error, channel: channel.name }, 'could not stop a chat door')),
+      ),
+    );
     await this.engine.close();
+    // Sessions the shutdown interrupted have ended: their doors tell the people who asked.
+    await Promise.all(
+      this.#channels.map((channel) =>
+        channel.close(deadline).catch((error: unknown) => this.logger.warn({ err: error, channel: channel.name }, 'could not close a chat door')),
+      ),
+    );
     // The egress proxy goes once the sandboxes it served are gone.
     await this.runtime.close?.().catch((error: unknown) => this.logger.warn({ err: error }, 'could not remove the egress proxy'));
     // Interrupted sessions' final comments are written before the process lets go of GitHub, in

@@ -116,6 +116,20 @@ export class ApiClient {
     return this.#json('POST', `/api/sessions/${encodeURIComponent(id)}/stop`, undefined, options);
   }
 
+  /** The session's change as a unified diff (text). */
+  async getDiff(id: string): Promise<string> {
+    const timeout = AbortSignal.timeout(this.timeoutMs);
+    const path = `/api/sessions/${encodeURIComponent(id)}/diff`;
+    try {
+      const response = await this.#send('GET', path, { headers: { Accept: 'text/x-diff, application/json' }, signal: timeout });
+      if (!response.ok) throw await this.#errorOf(response);
+      return await response.text();
+    } catch (error) {
+      if (timeout.aborted) throw new ServerTimeoutError(this.server, `GET ${path}`, this.timeoutMs);
+      throw error;
+    }
+  }
+
   listCaches(): Promise<RepositoryCacheJson[]> {
     return this.#json('GET', '/api/caches');
   }

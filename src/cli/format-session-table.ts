@@ -7,11 +7,11 @@ function truncate(text: string, width: number): string {
   return flat.length > width ? `${flat.slice(0, width - 1).trimEnd()}…` : flat;
 }
 
-/** `telecoder list`: ID, REPO, STATUS, PROMPT (truncated), PR, in aligned columns. */
+/** `telecoder list`: ID, REPO, STATUS, FROM (the door: api, github, slack, telegram), PROMPT (truncated), PR, in aligned columns. */
 export function formatSessionTable(sessions: SessionJson[]): string {
   const rows = [
-    ['ID', 'REPO', 'STATUS', 'PROMPT', 'PR'],
-    ...sessions.map((s) => [s.id, s.repo, s.status, truncate(s.prompt, PROMPT_WIDTH), s.pr_url ?? '-']),
+    ['ID', 'REPO', 'STATUS', 'FROM', 'PROMPT', 'PR'],
+    ...sessions.map((s) => [s.id, s.repo, s.status, s.origin.kind, truncate(s.prompt, PROMPT_WIDTH), s.pr_url ?? '-']),
   ];
   const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
   return rows
@@ -26,6 +26,7 @@ export function formatSessionDetails(session: SessionJson): string {
     ['Repo', session.repo],
     ['Status', session.status],
     ['Mode', session.mode],
+    ['From', session.origin.kind],
     ['Branch', session.branch],
     ['Agent', session.agent],
     ['Model', session.model],

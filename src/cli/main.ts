@@ -17,7 +17,7 @@ import { configSetupCommand } from './commands/config-setup.js';
 import type { CommandContext } from './commands/command-context.js';
 import { runCommand } from './commands/run-command.js';
 import { serveCommand } from './commands/serve-command.js';
-import { listCommand, logsCommand, statusCommand, stopCommand } from './commands/session-commands.js';
+import { diffCommand, listCommand, logsCommand, statusCommand, stopCommand } from './commands/session-commands.js';
 import { settableKeys } from './config-keys.js';
 import { createLineReader } from './line-reader.js';
 import { packageVersion } from './package-version.js';
@@ -131,6 +131,14 @@ export async function main(argv: string[], io: CliIo = defaultIo()): Promise<num
     .option('--json', 'print one JSON event per line')
     .action(async (id: string, options: { follow?: boolean; json?: boolean }, command: Command) => {
       exitCode = await logsCommand(context(command), id, options);
+    });
+
+  program
+    .command('diff')
+    .description("print a session's change as a unified diff (a live chat's so far, otherwise what it pushed)")
+    .argument('<id>', 'session id')
+    .action(async (id: string, _options: unknown, command: Command) => {
+      exitCode = await diffCommand(context(command), id);
     });
 
   program

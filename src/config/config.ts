@@ -130,6 +130,36 @@ export interface Config {
   logLevel: string;
   /** LOG_FORMAT; undefined: pretty on a terminal, JSON lines otherwise. */
   logFormat: LogFormat | undefined;
+
+  /** The Telegram door: on when TELEGRAM_BOT_TOKEN is set (docs/telegram-setup.md). */
+  telegram: TelegramConfig | undefined;
+
+  /** The Slack door: on when SLACK_BOT_TOKEN and SLACK_APP_TOKEN are set (docs/slack-setup.md). */
+  slack: SlackConfig | undefined;
+}
+
+export interface SlackConfig {
+  /** SLACK_BOT_TOKEN: the bot user's OAuth token (xoxb-…), for the Web API. */
+  botToken: string;
+  /** SLACK_APP_TOKEN: the app-level token (xapp-…, scope connections:write), for Socket Mode. */
+  appToken: string;
+  /** SLACK_DEFAULT_REPO: the repository of a message without --repo. */
+  defaultRepo: string | undefined;
+  /** SLACK_ALLOWED_USERS: Slack user ids, or `*`; unset allows nobody. */
+  allowedUsers: string | undefined;
+  /** SLACK_API_URL: the Web API's base URL, ending in `/` (GovSlack, a test's stand-in). */
+  apiUrl: string;
+}
+
+export interface TelegramConfig {
+  /** TELEGRAM_BOT_TOKEN: the token BotFather gave. */
+  botToken: string;
+  /** TELEGRAM_DEFAULT_REPO: the repository of a message without --repo. */
+  defaultRepo: string | undefined;
+  /** TELEGRAM_ALLOWED_USERS: numeric user ids, or `*`; unset allows nobody. */
+  allowedUsers: string | undefined;
+  /** TELEGRAM_API_ROOT: the Bot API server (a self-hosted one, a test's stand-in). */
+  apiRoot: string;
 }
 
 export const EGRESS_POLICIES = ['registries', 'open', 'none'] as const;
@@ -363,6 +393,30 @@ const envSchema = z.object({
     }),
   TELECODER_CHAT_IDLE_TIMEOUT: duration('TELECODER_CHAT_IDLE_TIMEOUT', '30m'),
   TELECODER_CHAT_MAX_MESSAGES: int('TELECODER_CHAT_MAX_MESSAGES', 50),
+  SLACK_BOT_TOKEN: optionalText,
+  SLACK_APP_TOKEN: optionalText,
+  SLACK_DEFAULT_REPO: optionalText,
+  SLACK_ALLOWED_USERS: optionalText,
+  SLACK_API_URL: urlVariable('SLACK_API_URL', { example: 'https://slack.com/api/ or https://slack-gov.com/api/' }),
+  TELEGRAM_BOT_TOKEN: optionalText,
+  TELEGRAM_DEFAULT_REPO: optionalText,
+  TELEGRAM_ALLOWED_USERS: z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      const ids = (value ?? '').split(/[\s,]+/).filter(Boolean);
+      const bad = ids.filter((id) => id !== '*' && !/^\d+$/.test(id));
+      if (bad.length > 0) {
+        // A @username here would silently allow nobody: Telegram ids are numbers (the bot tells each user theirs).
+        ctx.addIssue({
+          code: 'custom',
+          message: `TELEGRAM_ALLOWED_USERS must list numeric Telegram user ids separated by commas, or * for everyone (not ${bad.map((id) => `"${id}"`).join(', ')}); a user who writes to the bot is told their id`,
+        });
+        return z.NEVER;
+      }
+      return ids.length > 0 ? ids.join(',') : undefined;
+    }),
+  TELEGRAM_API_ROOT: urlVariable('TELEGRAM_API_ROOT', { example: 'https://api.telegram.org or http://localhost:8081' }),
   LOG_LEVEL: optionalText,
   LOG_FORMAT: z
     .enum([...LOG_FORMATS, ''], { error: () => 'LOG_FORMAT must be "pretty" or "json" (unset: pretty on a terminal, JSON lines otherwise)' })
@@ -404,6 +458,35 @@ function readPrivateKey(inline: string | undefined, path: string | undefined): s
   } catch (error) {
     throw new TeleCoderError(`telecoder: PRIVATE_KEY_PATH ${path} cannot be read (${(error as Error).message}); point it at the GitHub App's .pem file`);
   }
+}
+
+/**
+ * The Slack door needs both tokens: the bot token for the Web API, the app-level one for the
+ * Socket Mode connection. One without the other is a slip worth stopping for, not a door left off.
+ */
+function slackConfig(e: {
+  SLACK_BOT_TOKEN?: string | undefined;
+  SLACK_APP_TOKEN?: string | undefined;
+  SLACK_DEFAULT_REPO?: string | undefined;
+  SLACK_ALLOWED_USERS?: string | undefined;
+  SLACK_API_URL?: string | undefined;
+}): SlackConfig | undefined {
+  const { SLACK_BOT_TOKEN: botToken, SLACK_APP_TOKEN: appToken } = e;
+  if (!botToken && !appToken) return undefined;
+  const problems: string[] = [];
+  if (!botToken) problems.push('SLACK_APP_TOKEN is set but SLACK_BOT_TOKEN is not: set it to the Bot User OAuth Token (xoxb-…) from the Slack app\'s "OAuth & Permissions" page');
+  if (!appToken) problems.push('SLACK_BOT_TOKEN is set but SLACK_APP_TOKEN is not: set it to an app-level token (xapp-…) with the connections:write scope, from the Slack app\'s "Basic Information" page');
+  if (botToken && !botToken.startsWith('xoxb-')) problems.push('SLACK_BOT_TOKEN must be the Bot User OAuth Token, which starts with xoxb- (a user token, xoxp-, or the app-level token, xapp-, will not do)');
+  if (appToken && !appToken.startsWith('xapp-')) problems.push('SLACK_APP_TOKEN must be an app-level token, which starts with xapp- (Basic Information → App-Level Tokens, scope connections:write)');
+  if (problems.length > 0) throw new TeleCoderError(`telecoder: invalid configuration:\n${problems.map((problem) => `- ${problem}`).join('\n')}`);
+  return {
+    botToken: botToken!,
+    appToken: appToken!,
+    defaultRepo: e.SLACK_DEFAULT_REPO,
+    allowedUsers: e.SLACK_ALLOWED_USERS,
+    // The Web API client appends method names to it: it must end with a slash.
+    apiUrl: (e.SLACK_API_URL ?? 'https://slack.com/api/').replace(/\/*$/, '/'),
+  };
 }
 
 /** TELECODER_DATA_DIR, or ~/.telecoder. */
@@ -512,5 +595,14 @@ export function loadConfig(processEnv: NodeJS.ProcessEnv = process.env): Config 
     chatMaxMessages: e.TELECODER_CHAT_MAX_MESSAGES,
     logLevel: e.LOG_LEVEL ?? 'info',
     logFormat: e.LOG_FORMAT || undefined,
+    slack: slackConfig(e),
+    telegram: e.TELEGRAM_BOT_TOKEN
+      ? {
+          botToken: e.TELEGRAM_BOT_TOKEN,
+          defaultRepo: e.TELEGRAM_DEFAULT_REPO,
+          allowedUsers: e.TELEGRAM_ALLOWED_USERS,
+          apiRoot: (e.TELEGRAM_API_ROOT ?? 'https://api.telegram.org').replace(/\/+$/, ''),
+        }
+      : undefined,
   };
 }

@@ -9,6 +9,8 @@ export interface LiveChat {
   /** The server's clone: only a pull request needs it, so it may still be in the making. */
   readonly clone: Promise<GitWorkspace>;
   readonly sandbox: Sandbox;
+  /** The commit the chat's work started from (what `/diff` compares with). */
+  readonly base: { sha: string; branch: string };
   /** When the last message or pull request finished (ms since the epoch). */
   lastActivity: number;
   /** A pull request is being made from the sandbox right now (set by ChatSessions.deliver). */
@@ -69,7 +71,7 @@ export class ChatSessions {
   }
 
   add(sessionId: string, prepared: PreparedWorkspace): LiveChat {
-    const chat: LiveChat = { sessionId, sandbox: prepared.sandbox, clone: prepared.clone, lastActivity: this.#now(), delivering: false };
+    const chat: LiveChat = { sessionId, sandbox: prepared.sandbox, clone: prepared.clone, base: prepared.base, lastActivity: this.#now(), delivering: false };
     this.#chats.set(sessionId, chat);
     return chat;
   }

@@ -30,12 +30,17 @@ export interface DeliverChangeContext {
   earlier?: { pushedSha: string | undefined; pullRequestDone: boolean };
   /** Told as soon as the branch holds `sha` on the remote, before the pull request is asked for. */
   onPushed?(sha: string): void;
+  /** Given the readable diff of everything the branch holds since the base, once it is pushed. */
+  recordDiff?(diff: string): void;
   /**
    * The pull request to open once pushed; null to open none (one is already open for the branch,
    * and the push alone updated it).
    */
   pullRequest(changedFiles: string[], heldBack: HeldBackFile[]): { title: string; body: string; draft?: boolean } | null;
 }
+
+/** The delivered diff kept for display is cut here; the branch itself holds the whole change. */
+export const DELIVERED_DIFF_MAX_BYTES = 2 * 1024 * 1024;
 
 /** `committed: false`: nothing new to deliver (no change, or nothing an earlier attempt left undone). */
 export type DeliverChangeOutcome =
@@ -94,6 +99,12 @@ export async function deliverChange(context: DeliverChangeContext): Promise<Deli
     await workspace.push({ access: pushAccess, branch: session.branch, signal });
     emit('output', `Pushed ${session.branch}`);
     context.onPushed?.(head);
+  }
+  if (context.recordDiff) {
+    // For people to read later (/diff, the dashboard); failing to make it loses no work.
+    await workspace.diffText({ maxBytes: DELIVERED_DIFF_MAX_BYTES }).then(context.recordDiff, (error: unknown) =>
+      emit('output', `Could not keep the delivered diff for display: ${errorMessage(error)}`),
+    );
   }
 
   const request = context.pullRequest(delivered, heldBack);

@@ -69,6 +69,8 @@ export interface RunTaskContext {
   recordUsage(usage: TokenUsage): void;
   /** Lets the engine kill the sandbox at once when the session is stopped. */
   onSandbox(sandbox: Sandbox): void;
+  /** Keeps the readable diff of what was delivered (see deliverChange). */
+  recordDiff?(diff: string): void;
 }
 
 export interface RunTaskOutcome {
@@ -131,6 +133,7 @@ export async function runTask(deps: RunTaskDeps, context: RunTaskContext): Promi
       emit,
       commitMessage: commitMessage(session),
       allowWorkflowChanges: workflowChangesAllowed({ server: deps.allowWorkflowChanges, repository: session.options.allowWorkflowChanges }),
+      ...(context.recordDiff ? { recordDiff: context.recordDiff } : {}),
       // A revision's push updates its pull request; a task opens one (a draft when the work is
       // flagged, or when workflow changes were held back and a person has to add them).
       pullRequest: (changedFiles, heldBack) =>

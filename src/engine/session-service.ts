@@ -32,6 +32,12 @@ export interface SessionService {
    * the repository has no pull requests (a local repository): the work is on `branch`.
    */
   createPullRequest(id: string): Promise<ChatPullRequest>;
+  /**
+   * The session's change as a readable unified diff: a live chat's read from its sandbox,
+   * otherwise what it delivered. A ConflictError says why there is none (an answer, a failure,
+   * not delivered yet).
+   */
+  diff(id: string): Promise<string>;
 }
 
 /** What a chat's `/pr` delivered. */

@@ -6,6 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { pack } from 'tar-fs';
 import type { RepoAccess } from '../gitprovider/provider.js';
 import { CHANGE_FILES_SETTING, ChangeTooLargeError, DEFAULT_CHANGE_LIMITS, raiseHint, shownPath, type ChangeLimits } from './change-limits.js';
+import { cutDiff } from './cut-diff.js';
 import { parseNumstat, refusedPathReason } from './patch-paths.js';
 import { PatchSizeGuard } from './patch-size-guard.js';
 import { GitError, runGit } from './run-git.js';
@@ -305,6 +306,24 @@ export class GitWorkspace {
     return listed === '' ? 0 : listed.split('\0').length - 1;
   }
 
+  /**
+   * What the clone's commits changed since the base, as a readable unified diff (binary files
+   * named, not encoded), for people to look at; cut at `maxBytes` with a line saying so.
+   */
+  async diffText(options: { maxBytes: number }): Promise<string> {
+    const range = [this.baseSha, 'HEAD', '--'];
+    const run = (args: string[]) => runGit(args, { cwd: this.dir, timeoutMs: this.#timeoutMs });
+    try {
+      const { stdout } = await run(['diff', '--no-color', '--no-ext-diff', '--no-textconv', '--unified=3', '--src-prefix=a/', '--dst-prefix=b/', ...range]);
+      return cutDiff(stdout, options.maxBytes);
+    } catch (error) {
+      // Past what runGit captures (tens of MiB): the files and their sizes say enough.
+      if (!(error instanceof GitError && error.exitCode === null)) throw error;
+      const { stdout } = await run(['diff', '--no-color', '--stat=200', ...range]);
+      return cutDiff(`(the diff is too large to show; the files it changes:)\n${stdout}`, options.maxBytes);
+    }
+  }
+
   /** Commits the index; null when nothing is staged. */
   async commit(options: CommitOptions): Promise<string | null> {
     if (options.message.trim() === '') throw new Error('a commit message is required');
@@ -368,3 +387,4 @@ export class GitWorkspace {
     await rm(this.dir, { recursive: true, force: true, maxRetries: 3 });
   }
 }
+

@@ -3,6 +3,7 @@ import type { ExecResult, Sandbox } from '../sandbox/runtime.js';
 import { DEFAULT_CHANGE_LIMITS, type ChangeLimits } from './change-limits.js';
 import { SANDBOX_GIT_ENV, sandboxGit } from './git-walls.js';
 import { assertChangeWithinLimits, measureSandboxChange } from './measure-sandbox-change.js';
+import { cutDiff } from './cut-diff.js';
 import { WORKSPACE_ONLY_PATHSPECS } from './workspace-only-paths.js';
 
 export interface ExtractPatchOptions {
@@ -68,4 +69,34 @@ export async function extractPatch(sandbox: Sandbox, baseSha: string, options: E
     if (result.exitCode !== 0) throw unusable('diff', result);
   }
   return Readable.from(patchBytes(), { objectMode: false });
+}
+
+/**
+ * What the agent changed since `baseSha` so far, as a readable unified diff (binary files named,
+ * not encoded), read in the sandbox for people to look at while it still runs (a chat's `/diff`).
+ * Cut at `maxBytes`.
+ */
+export async function sandboxDiffText(
+  sandbox: Sandbox,
+  baseSha: string,
+  options: { maxBytes: number; signal?: AbortSignal; timeoutMs?: number },
+): Promise<string> {
+  if (!/^[0-9a-f]{40}(?:[0-9a-f]{24})?$/.test(baseSha)) {
+    throw new Error(`sandboxDiffText needs the full commit id the work started from (got "${baseSha}")`);
+  }
+  const execOptions = {
+    cwd: sandbox.workspace,
+    env: SANDBOX_GIT_ENV,
+    timeoutMs: options.timeoutMs ?? 60_000,
+    ...(options.signal ? { signal: options.signal } : {}),
+  };
+  // New files show only once added; extractPatch adds them the same way when the change is delivered.
+  const added = await sandbox.exec(sandboxGit('add', '-A', '--', ...WORKSPACE_ONLY_PATHSPECS), { ...execOptions, maxOutputBytes: 64 * 1024 });
+  if (added.exitCode !== 0) throw unusable('add -A', { exitCode: added.exitCode, stderr: added.stderr || added.stdout });
+  const diff = await sandbox.exec(
+    sandboxGit('diff', '--cached', '--no-color', '--no-ext-diff', '--no-textconv', '--unified=3', '--src-prefix=a/', '--dst-prefix=b/', baseSha, '--', ...WORKSPACE_ONLY_PATHSPECS),
+    { ...execOptions, maxOutputBytes: options.maxBytes },
+  );
+  if (diff.exitCode !== 0 && !diff.truncated) throw unusable('diff', diff);
+  return diff.truncated ? cutDiff(`${diff.stdout}\n`, options.maxBytes - 200) : diff.stdout;
 }

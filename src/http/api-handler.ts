@@ -114,6 +114,12 @@ export function createApiHandler(options: ApiHandlerOptions): RequestHandler {
     });
   });
 
+  on('GET', '/api/sessions/:id/diff', async (context) => {
+    const diff = await service.diff(id(context));
+    context.res.writeHead(200, { 'content-type': 'text/x-diff; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
+    context.res.end(diff);
+  });
+
   on('GET', '/api/sessions/:id/messages', (context) =>
     sendJson(context.res, 200, service.messages(id(context)).map(messageToJson)),
   );

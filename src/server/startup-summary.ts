@@ -21,6 +21,8 @@ export function startupSummary(config: Config, url: string): string {
       'Local repos',
       config.allowLocalRepos ? 'allowed (a path on this machine as the repository)' : 'not allowed (TELECODER_ALLOW_LOCAL_REPOS=true allows them)',
     ],
+    ['Slack', slackLine(config.slack)],
+    ['Telegram', telegramLine(config.telegram)],
   ];
   const width = Math.max(...rows.map(([label]) => label.length)) + 1;
   return [`TeleCoder is listening on ${url}`, ...rows.map(([label, text]) => `  ${`${label}:`.padEnd(width)} ${text}`)].join('\n');
@@ -67,4 +69,28 @@ function githubAppLine(config: Config, base: string): string {
   return config.apiToken
     ? `not configured: set it up from a browser with a link from POST ${base}${SETUP_LINK_PATH} (API token required)`
     : `not configured: set it up at ${base}/probot`;
+}
+
+function slackLine(slack: Config['slack']): string {
+  if (!slack) return 'off (set SLACK_BOT_TOKEN and SLACK_APP_TOKEN to turn it on: docs/slack-setup.md)';
+  const ids = (slack.allowedUsers ?? '').split(/[\s,]+/).filter(Boolean);
+  const who =
+    ids.length === 0
+      ? 'nobody allowed yet (SLACK_ALLOWED_USERS: user ids, or *)'
+      : ids.includes('*')
+        ? 'everyone in the workspace allowed'
+        : `${ids.length} user(s) allowed`;
+  const where = slack.apiUrl === 'https://slack.com/api/' ? '' : ` via ${slack.apiUrl}`;
+  return `on (Socket Mode${where}); ${who}; default repo ${slack.defaultRepo ?? 'none (--repo required)'}`;
+}
+
+function telegramLine(telegram: Config['telegram']): string {
+  if (!telegram) return 'off (set TELEGRAM_BOT_TOKEN to turn it on: docs/telegram-setup.md)';
+  const who = !telegram.allowedUsers
+    ? 'nobody allowed yet: set TELEGRAM_ALLOWED_USERS'
+    : telegram.allowedUsers === '*' || telegram.allowedUsers.split(',').includes('*')
+      ? 'everyone allowed'
+      : `${telegram.allowedUsers.split(',').length} user(s) allowed`;
+  const where = telegram.apiRoot === 'https://api.telegram.org' ? '' : ` via ${telegram.apiRoot}`;
+  return `on (long polling${where}); ${who}; default repo ${telegram.defaultRepo ?? 'none (--repo required)'}`;
 }

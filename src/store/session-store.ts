@@ -78,6 +78,19 @@ export interface SessionStore {
   listMessages(sessionId: string): Message[];
 
   /**
+   * Points a conversation of a chat door (`slack:T1:C1:1700000000.000100`, `telegram:42`) at a
+   * session, replacing the session it pointed at; kept across restarts so a thread or a chat
+   * goes on with its session.
+   */
+  bindConversation(key: string, sessionId: string): void;
+  /** The session a conversation points at, if any. */
+  conversationSession(key: string): string | undefined;
+
+  /** Keeps the diff of what a session delivered (replacing an earlier one: a chat's later `/pr`). */
+  saveDiff(sessionId: string, diff: string): void;
+  getDiff(sessionId: string): string | undefined;
+
+  /**
    * This deployment's id, made once and kept with its data. Docker labels carry it so that two
    * TeleCoders on one engine (say two compose projects that both mount their data at /data) never
    * sweep each other's sandboxes; a path cannot tell them apart, their databases can.

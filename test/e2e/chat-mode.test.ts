@@ -63,6 +63,13 @@ describe('chat mode: one sandbox for a whole conversation, a pull request when a
 
     const first = await waitForIdle(id);
     expect(first.usage.turns).toBe(2);
+    // Before any /pr, the diff is read in the chat's own sandbox.
+    const live = await fetch(`${harness.url}/api/sessions/${id}/diff`);
+    expect(live.status).toBe(200);
+    expect(live.headers.get('content-type')).toMatch(/^text\/x-diff/);
+    const liveDiff = await live.text();
+    expect(liveDiff).toContain('+++ b/notes.txt');
+    expect(liveDiff).toContain('+remember-42');
     let messages = await call('GET', `/api/sessions/${id}/messages`);
     expect(messages.status).toBe(200);
     expect(messages.body.map((m: any) => [m.role, m.content])).toEqual([
@@ -122,6 +129,10 @@ describe('chat mode: one sandbox for a whole conversation, a pull request when a
     expect(stopped.body.status).toBe('stopped');
     expect(containersOf(id)).toBe('');
     expect(harness.app.store.listEvents(id).at(-1)!.type).toBe('done');
+    // The sandbox is gone; what /pr delivered was kept.
+    const kept = await fetch(`${harness.url}/api/sessions/${id}/diff`);
+    expect(kept.status).toBe(200);
+    expect(await kept.text()).toContain('+remember-42');
     const ended = await call('POST', `/api/sessions/${id}/messages`, { content: 'hello?' });
     expect(ended.status).toBe(409);
     expect(ended.body.error).toMatch(/has ended/);
@@ -141,6 +152,9 @@ describe('chat mode: one sandbox for a whole conversation, a pull request when a
     await waitForFinal(harness.app, task.body.id);
     expect((await call('POST', `/api/sessions/${task.body.id}/messages`, { content: 'hi' })).status).toBe(409);
     expect((await call('POST', `/api/sessions/${task.body.id}/pr`)).status).toBe(409);
+    const diff = await call('GET', `/api/sessions/${task.body.id}/diff`);
+    expect(diff.status).toBe(409);
+    expect(diff.body.error).toMatch(/has no diff to show: it changed nothing \(it answered with text\)/);
   });
 
   it('GitHub: the first /pr opens a pull request quoting the conversation, a later one pushes a fast-forward to it and opens none', async () => {

@@ -134,6 +134,14 @@ describe.each(['anthropic', 'openai'] as const)('a task becomes a pull request (
     expect(session!.result?.type).toBe('branch');
     expect(cli.stdout).toContain(`telecoder/${session!.id}`);
     expect(git(repo, 'show', `telecoder/${session!.id}:src/health.mjs`)).toBe("export const health = () => 'ok';");
+    // What was delivered is kept as a readable diff.
+    const diff = await fetch(`${started.url}/api/sessions/${session!.id}/diff`);
+    expect(diff.status).toBe(200);
+    const diffText = await diff.text();
+    expect(diffText).toContain('+++ b/src/health.mjs');
+    expect(diffText).toContain("+export const health = () => 'ok';");
+    const printed = await run(process.execPath, [CLI, 'diff', session!.id, '--server', started.url], { cwd: harness.dir(), timeout: 30_000 });
+    expect(printed.stdout).toBe(diffText);
     // The user's checkout is untouched: still on its branch, with a clean tree.
     expect(git(repo, 'rev-parse', '--abbrev-ref', 'HEAD')).toBe('trunk');
     expect(git(repo, 'status', '--porcelain')).toBe('');

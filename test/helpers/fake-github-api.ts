@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { listenOnLoopback } from './listen-on-loopback.js';
+import { readBody, sendJson } from './stand-in-http.js';
 
 export interface RecordedPull {
   repo: string;
@@ -44,7 +45,7 @@ export async function startFakeGitHubApi(options: { defaultBranch?: string } = {
     const repoRoute = /^\/repos\/([^/]+)\/([^/]+)(\/pulls)?$/.exec(path);
     if (req.method === 'GET' && repoRoute && !repoRoute[3]) {
       const repo = `${repoRoute[1]}/${repoRoute[2]}`;
-      send(res, 200, { full_name: repo, default_branch: options.defaultBranch ?? 'main', html_url: `https://github.com/${repo}` });
+      sendJson(res, 200, { full_name: repo, default_branch: options.defaultBranch ?? 'main', html_url: `https://github.com/${repo}` });
       return;
     }
     if (req.method === 'POST' && repoRoute?.[3]) {
@@ -60,19 +61,19 @@ export async function startFakeGitHubApi(options: { defaultBranch?: string } = {
       }
       pull.answered = true;
       if (duplicate) {
-        send(res, 422, { message: 'Validation Failed', errors: [{ message: `A pull request already exists for ${body.head}.` }] });
+        sendJson(res, 422, { message: 'Validation Failed', errors: [{ message: `A pull request already exists for ${body.head}.` }] });
         return;
       }
       const number = pulls.indexOf(pull) + 1;
-      send(res, 201, { number, html_url: `https://github.com/${repo}/pull/${number}` });
+      sendJson(res, 201, { number, html_url: `https://github.com/${repo}/pull/${number}` });
       return;
     }
     unknown.push(`${req.method} ${path}`);
-    send(res, 404, { message: 'Not Found' });
+    sendJson(res, 404, { message: 'Not Found' });
   };
 
   const server = createServer((req, res) => {
-    handle(req, res).catch((error: unknown) => send(res, 500, { message: String(error) }));
+    handle(req, res).catch((error: unknown) => sendJson(res, 500, { message: String(error) }));
   });
   const url = await listenOnLoopback(server);
   return {
@@ -91,14 +92,3 @@ export async function startFakeGitHubApi(options: { defaultBranch?: string } = {
   };
 }
 
-function send(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
-}
-
-async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
-}

@@ -5,8 +5,9 @@
  * tests can assert on what the model was sent.
  */
 import { randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type ServerResponse } from 'node:http';
 import { listenOnLoopback } from './listen-on-loopback.js';
+import { readBody } from './stand-in-http.js';
 
 export type WireFormat = 'anthropic' | 'openai';
 
@@ -171,12 +172,6 @@ function openaiReply(reply: ScriptedReply, request: RecordedRequest, usage: Scri
         }
       : {}),
   };
-}
-
-async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 export async function startScriptedLLM(script: ScriptStep[], options: ScriptedLLMOptions = {}): Promise<ScriptedLLM> {

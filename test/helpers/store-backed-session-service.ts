@@ -122,6 +122,13 @@ export class StoreBackedSessionService implements SessionService {
     return this.store.addMessage(id, 'user', content);
   }
 
+  async diff(id: string): Promise<string> {
+    this.get(id);
+    const diff = this.store.getDiff(id);
+    if (diff === undefined) throw new ConflictError(`session ${id} has no diff to show`);
+    return diff;
+  }
+
   async createPullRequest(id: string): Promise<{ url: string | null; number: number | null; branch: string }> {
     const session = this.get(id);
     if (session.mode !== 'chat') {

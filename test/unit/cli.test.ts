@@ -231,9 +231,9 @@ describe('telecoder list / status / logs / stop', () => {
     const table = await cli(['list'], { server });
     expect(table.code).toBe(0);
     const lines = table.stdout.trim().split('\n');
-    expect(lines[0]).toMatch(/^ID\s+REPO\s+STATUS\s+PROMPT\s+PR$/);
-    expect(lines[1]).toMatch(/^s0002\s+octo\/dog\s+running\s+second\s+-$/);
-    expect(lines[2]).toMatch(/^s0001\s+octo\/cat\s+complete\s+first task with a rather long prompt that will…\s+https:\/\/github.com\/octo\/cat\/pull\/3$/);
+    expect(lines[0]).toMatch(/^ID\s+REPO\s+STATUS\s+FROM\s+PROMPT\s+PR$/);
+    expect(lines[1]).toMatch(/^s0002\s+octo\/dog\s+running\s+test\s+second\s+-$/);
+    expect(lines[2]).toMatch(/^s0001\s+octo\/cat\s+complete\s+test\s+first task with a rather long prompt that will…\s+https:\/\/github.com\/octo\/cat\/pull\/3$/);
 
     const json = await cli(['list', '--json'], { server });
     expect(JSON.parse(json.stdout).map((s: { id: string }) => s.id)).toEqual(['s0002', 's0001']);

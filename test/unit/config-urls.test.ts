@@ -4,7 +4,7 @@ import { loadConfig } from '../../src/config/config.js';
 const NO_SAVED_APP = { TELECODER_DATA_DIR: '/nonexistent/telecoder-config-urls-test' };
 const load = (env: Record<string, string>) => loadConfig({ ...NO_SAVED_APP, ...env });
 
-const URL_VARIABLES = ['OPENAI_BASE_URL', 'ANTHROPIC_BASE_URL', 'GITHUB_API_URL', 'TELECODER_GIT_URL', 'TELECODER_PUBLIC_URL', 'WEBHOOK_PROXY_URL'];
+const URL_VARIABLES = ['OPENAI_BASE_URL', 'ANTHROPIC_BASE_URL', 'GITHUB_API_URL', 'TELECODER_GIT_URL', 'TELECODER_PUBLIC_URL', 'WEBHOOK_PROXY_URL', 'TELEGRAM_API_ROOT'];
 
 describe('URL-valued settings', () => {
   it('refuse a note written after the value, naming the variable and saying what is wrong', () => {

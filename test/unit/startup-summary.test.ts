@@ -20,8 +20,31 @@ describe('startupSummary', () => {
         '  API:         on at http://127.0.0.1:7080/api (no token: loopback only)',
         '  GitHub App:  not configured: set it up at http://127.0.0.1:7080/probot',
         '  Local repos: allowed (a path on this machine as the repository)',
+        '  Slack:       off (set SLACK_BOT_TOKEN and SLACK_APP_TOKEN to turn it on: docs/slack-setup.md)',
+        '  Telegram:    off (set TELEGRAM_BOT_TOKEN to turn it on: docs/telegram-setup.md)',
       ].join('\n'),
     );
+  });
+
+  it('says whether Telegram is on, who may use it, and which Bot API server it polls', () => {
+    expect(summaryFor({ TELEGRAM_BOT_TOKEN: '123:abc' })).toContain(
+      'Telegram:    on (long polling); nobody allowed yet: set TELEGRAM_ALLOWED_USERS; default repo none (--repo required)',
+    );
+    expect(
+      summaryFor({ TELEGRAM_BOT_TOKEN: '123:abc', TELEGRAM_ALLOWED_USERS: '1, 2', TELEGRAM_DEFAULT_REPO: 'acme/widgets', TELEGRAM_API_ROOT: 'http://127.0.0.1:8081/' }),
+    ).toContain('Telegram:    on (long polling via http://127.0.0.1:8081); 2 user(s) allowed; default repo acme/widgets');
+    expect(summaryFor({ TELEGRAM_BOT_TOKEN: '123:abc', TELEGRAM_ALLOWED_USERS: '*' })).toContain('everyone allowed');
+  });
+
+  it('says whether Slack is on, who may use it, and which Web API it connects through', () => {
+    const tokens = { SLACK_BOT_TOKEN: 'xoxb-1', SLACK_APP_TOKEN: 'xapp-1' };
+    expect(summaryFor(tokens)).toContain(
+      'Slack:       on (Socket Mode); nobody allowed yet (SLACK_ALLOWED_USERS: user ids, or *); default repo none (--repo required)',
+    );
+    expect(
+      summaryFor({ ...tokens, SLACK_ALLOWED_USERS: 'U1, U2', SLACK_DEFAULT_REPO: 'acme/widgets', SLACK_API_URL: 'http://127.0.0.1:9000/api' }),
+    ).toContain('Slack:       on (Socket Mode via http://127.0.0.1:9000/api/); 2 user(s) allowed; default repo acme/widgets');
+    expect(summaryFor({ ...tokens, SLACK_ALLOWED_USERS: '*' })).toContain('everyone in the workspace allowed');
   });
 
   it('names the provider, model and base URL the sessions will use', () => {
@@ -60,7 +83,7 @@ describe('startupSummary', () => {
     expect(wide).toContain('Sandbox:     image my-sandbox; egress registries (package registries and git.example.com only)\n');
     expect(wide).toContain('API:         on at http://0.0.0.0:7080/api (bearer token: TELECODER_API_TOKEN)\n');
     expect(wide).toContain('GitHub App:  not configured: set it up from a browser with a link from POST http://0.0.0.0:7080/probot/link (API token required)\n');
-    expect(wide).toMatch(/Local repos: not allowed \(TELECODER_ALLOW_LOCAL_REPOS=true allows them\)$/);
+    expect(wide).toMatch(/Local repos: not allowed \(TELECODER_ALLOW_LOCAL_REPOS=true allows them\)$/m);
     expect(summaryFor({ TELECODER_EGRESS: 'none' })).toContain('egress none (no network)');
     expect(summaryFor({ TELECODER_EGRESS: 'open' })).toContain('egress open (any public host; never this host or private addresses)');
   });

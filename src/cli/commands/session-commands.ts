@@ -48,6 +48,13 @@ export async function logsCommand(context: CommandContext, id: string, options: 
 }
 
 /** `telecoder stop <id>`. */
+/** `telecoder diff <id>`: the session's change, as the server keeps it (or a live chat's so far). */
+export async function diffCommand(context: CommandContext, id: string): Promise<number> {
+  const diff = await context.client.getDiff(id);
+  context.io.stdout.write(diff);
+  return 0;
+}
+
 export async function stopCommand(context: CommandContext, id: string, options: { json?: boolean }): Promise<number> {
   const session = await context.client.stopSession(id);
   context.out(options.json ? JSON.stringify(session, null, 2) : `Session ${session.id} is ${session.status}`);

@@ -90,6 +90,27 @@ export const MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 4,
+    description: 'chat conversations (a Slack thread, a Telegram chat) and their current session; delivered diffs',
+    up(db) {
+      db.exec(`
+        -- What a session delivered, as the readable diff people look at (/diff, the dashboard).
+        CREATE TABLE session_diffs (
+          session_id TEXT PRIMARY KEY REFERENCES sessions (id) ON DELETE CASCADE,
+          diff       TEXT NOT NULL,
+          updated_at TEXT NOT NULL
+        );
+
+        CREATE TABLE conversations (
+          key        TEXT PRIMARY KEY,
+          session_id TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+          updated_at TEXT NOT NULL
+        );
+        CREATE INDEX conversations_session_id ON conversations (session_id);
+      `);
+    },
+  },
 ];
 
 /** Migrations are numbered 1..n without gaps (checked in `migrate`), so the count is the latest version. */

@@ -164,6 +164,10 @@ export class SqliteSessionStore implements SessionStore {
   readonly #bindDelivery;
   readonly #selectDelivery;
   readonly #releaseDelivery;
+  readonly #saveDiff;
+  readonly #selectDiff;
+  readonly #bindConversation;
+  readonly #selectConversation;
   readonly #instanceId: string;
 
   static open(options: { file: string }): SqliteSessionStore {
@@ -230,6 +234,16 @@ export class SqliteSessionStore implements SessionStore {
     this.#selectMessages = db.prepare<[string], MessageRow>(
       'SELECT * FROM messages WHERE session_id = ? ORDER BY id',
     );
+    this.#saveDiff = db.prepare<[string, string, string]>(
+      `INSERT INTO session_diffs (session_id, diff, updated_at) VALUES (?, ?, ?)
+       ON CONFLICT (session_id) DO UPDATE SET diff = excluded.diff, updated_at = excluded.updated_at`,
+    );
+    this.#selectDiff = db.prepare<[string], { diff: string }>('SELECT diff FROM session_diffs WHERE session_id = ?');
+    this.#bindConversation = db.prepare<[string, string, string]>(
+      `INSERT INTO conversations (key, session_id, updated_at) VALUES (?, ?, ?)
+       ON CONFLICT (key) DO UPDATE SET session_id = excluded.session_id, updated_at = excluded.updated_at`,
+    );
+    this.#selectConversation = db.prepare<[string], { session_id: string }>('SELECT session_id FROM conversations WHERE key = ?');
     this.#claimDelivery = db.prepare<[string, string, string]>(
       'INSERT OR IGNORE INTO deliveries (id, kind, session_id, created_at) VALUES (?, ?, NULL, ?)',
     );
@@ -281,6 +295,22 @@ export class SqliteSessionStore implements SessionStore {
 
   releaseDelivery(deliveryId: string): void {
     this.#releaseDelivery.run(deliveryId);
+  }
+
+  saveDiff(sessionId: string, diff: string): void {
+    this.#saveDiff.run(sessionId, diff, now());
+  }
+
+  getDiff(sessionId: string): string | undefined {
+    return this.#selectDiff.get(sessionId)?.diff;
+  }
+
+  bindConversation(key: string, sessionId: string): void {
+    this.#bindConversation.run(key, sessionId, now());
+  }
+
+  conversationSession(key: string): string | undefined {
+    return this.#selectConversation.get(key)?.session_id;
   }
 
   createSession(input: NewSession): Session {
