@@ -47,4 +47,19 @@ describe('Slack: stop really stops (the Stop button, or "@TeleCoder stop" in the
     // Stopping is no new task.
     expect(harness.app.store.listSessions()).toHaveLength(1);
   });
+
+  it('a task still queued when the server stopped gets a status message and its outcome in its thread after the restart', async () => {
+    const finish = (summary: string) => ({ toolCalls: [{ name: 'finish', arguments: { summary } }] });
+    const app = await startSlackApp(harness, { script: [{ hang: true }, finish('The queued one is done.')], env: { TELECODER_MAX_CONCURRENT: '1' } });
+    await app.slack.mention({ user: ALICE, channel: GENERAL, text: 'first task' });
+    await waitUntil('the first task asking the model', () => harness.llm.requests.length === 1, { timeoutMs: 60_000 });
+    const second = await app.slack.mention({ user: ALICE, channel: GENERAL, text: 'second task' });
+    await waitUntil('the second task queued', () => harness.app.store.listSessions().length === 2, { timeoutMs: 30_000 });
+
+    await app.restart();
+    const outcome = await app.slack.waitForPost((m) => m.threadTs === second.ts && m.text.includes('The queued one is done.'), 60_000);
+    expect(outcome.channel).toBe(GENERAL);
+    const session = harness.app.store.listSessions().find((candidate) => candidate.prompt === 'second task')!;
+    expect(session.status).toBe('complete');
+  });
 });

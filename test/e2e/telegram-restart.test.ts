@@ -70,6 +70,23 @@ describe('Telegram across restarts and trouble: nothing handled twice, the reaso
     expect(telegram.textsIn(42).filter((text) => /^✅ Done[^\n]*$/.test(text))).toHaveLength(1);
   });
 
+  it('a task still queued when the server stopped gets its status message and outcome in the chat after the restart', async () => {
+    telegram = await startFakeTelegramApi();
+    const repo = harness.localRepo({ 'README.md': '# Project\n' });
+    const oneAtATime = { ...env(), TELECODER_MAX_CONCURRENT: '1' };
+    const first = await harness.start({ script: [{ hang: true }, finish('The queued one is done.')], env: oneAtATime });
+    telegram.userSays({ userId: 42, text: `/run first task --repo ${repo}` });
+    await until(() => harness.llm.requests.length === 1, 'the first task asking the model');
+    telegram.userSays({ userId: 42, text: `/run second task --repo ${repo}` });
+    await until(() => harness.app.store.listSessions().length === 2, 'the second task queued');
+
+    await harness.stop({ keepData: true });
+    await harness.start({ dataDir: first.dataDir, env: oneAtATime });
+    await telegram.waitForMessage(42, /^The queued one is done\.$/);
+    const second = harness.app.store.listSessions().find((session) => session.prompt === 'second task')!;
+    expect(second.status).toBe('complete');
+  });
+
   it('stops polling cleanly: what was handled is confirmed, and the next start gets only what came after', async () => {
     telegram = await startFakeTelegramApi();
     const first = await harness.start({ script: [finish('unused')], env: env() });

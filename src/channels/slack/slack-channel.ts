@@ -1,6 +1,7 @@
 import { App, SocketModeReceiver, webApi } from '@slack/bolt';
 import type { SlackConfig } from '../../config/config.js';
 import type { Logger } from '../../logger.js';
+import { isFinal } from '../../model/session.js';
 import { AllowList } from '../allow-list.js';
 import type { Channel, ChannelContext, ChannelFactory } from '../channel.js';
 import { boltLogger } from './bolt-logger.js';
@@ -11,6 +12,9 @@ import { Reconnecting } from './reconnecting.js';
 import { reportSession, type SessionReport } from './report-session.js';
 import { isDirectChannel, withoutMention, type SlackMessage } from './slack-message.js';
 import { SlackReplies, STOP_ACTION_ID, type SlackThread } from './slack-replies.js';
+
+/** How many of the newest sessions are looked through for ones to follow again after a restart. */
+const RESUME_LOOKBACK = 1_000;
 
 export interface SlackChannelOptions {
   config: SlackConfig;
@@ -83,7 +87,21 @@ export class SlackChannel implements Channel {
   }
 
   async start(): Promise<void> {
+    // Sessions of this door the restart left queued get their status message and outcome again;
+    // only the Web API is needed for that, not the socket.
+    this.#resume();
     await this.#connection.start();
+  }
+
+  /** Follows this door's sessions that are not over (a chat waiting for its next message needs nothing). */
+  #resume(): void {
+    for (const session of this.#context.sessions.list({ limit: RESUME_LOOKBACK })) {
+      const { origin } = session;
+      if (origin.kind !== 'slack' || typeof origin.channel !== 'string') continue;
+      if (isFinal(session.status) || session.status === 'idle') continue;
+      const threadTs = typeof origin.threadTs === 'string' ? origin.threadTs : undefined;
+      this.#follow(session.id, { channel: origin.channel, threadTs }, session.mode === 'chat');
+    }
   }
 
   async stop(): Promise<void> {

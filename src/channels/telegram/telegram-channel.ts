@@ -61,6 +61,8 @@ export function telegramChannel(options: TelegramChannelOptions): ChannelFactory
     return {
       name: 'telegram',
       async start() {
+        // Sessions of this door the restart left queued get their progress and outcome here.
+        door.resume();
         poller.start();
       },
       async stop() {

@@ -12,6 +12,9 @@ import { progressWriter, sendText, sendTextOrFile, TELEGRAM_MAX_LENGTH } from '.
 import type { Api } from 'grammy';
 
 /** What a session started from Telegram records as its origin. */
+/** How many of the newest sessions `resume` looks through. */
+const RESUME_LOOKBACK = 1_000;
+
 export interface TelegramOrigin extends TaskOrigin {
   kind: 'telegram';
   chatId: number;
@@ -181,6 +184,20 @@ export class TelegramDoor {
     this.#freshChat.delete(chatId);
     this.#options.logger.info({ session: session.id, chatId, mode }, 'Telegram: session started');
     this.#follow(chatId, session.id);
+  }
+
+  /**
+   * After a restart: sessions this door started that are not over (queued ones start again) get a
+   * status message and their outcome, as if they had just been asked for. A chat waiting for its
+   * next message needs nothing.
+   */
+  resume(): void {
+    for (const session of this.#options.sessions.list({ limit: RESUME_LOOKBACK })) {
+      const { origin } = session;
+      if (origin.kind !== 'telegram' || typeof origin.chatId !== 'number') continue;
+      if (isFinal(session.status) || session.status === 'idle' || this.#following.has(session.id)) continue;
+      this.#follow(origin.chatId, session.id);
+    }
   }
 
   /** One status message for the session's run (a chat: for this message), then its outcome. */

@@ -11,6 +11,8 @@ export interface SlackApp {
   github: FakeGitHubApi;
   /** The bare repository behind acme/widgets. */
   bare: string;
+  /** Stops TeleCoder and starts it again on the same data, stand-ins and settings (a restart). */
+  restart(): Promise<void>;
 }
 
 /**
@@ -27,11 +29,17 @@ export async function startSlackApp(
   const github = await startFakeGitHubApi();
   harness.onCleanup(() => github.close());
   const { bare, gitUrl } = harness.remote({ 'README.md': '# Widgets\n' });
-  await harness.start({
-    script: options.script,
-    gitUrl,
-    env: { ...slack.env, GITHUB_API_URL: github.url, SLACK_ALLOWED_USERS: ALICE, SLACK_DEFAULT_REPO: 'acme/widgets', ...options.env },
-  });
+  const env = { ...slack.env, GITHUB_API_URL: github.url, SLACK_ALLOWED_USERS: ALICE, SLACK_DEFAULT_REPO: 'acme/widgets', ...options.env };
+  await harness.start({ script: options.script, gitUrl, env });
   await slack.socket.waitForConnection();
-  return { slack, github, bare };
+  return {
+    slack,
+    github,
+    bare,
+    async restart() {
+      const { dataDir } = harness.started;
+      await harness.stop({ keepData: true });
+      await harness.start({ dataDir, gitUrl, env });
+    },
+  };
 }
