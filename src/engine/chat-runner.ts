@@ -97,7 +97,7 @@ export class ChatRunner {
     );
   }
 
-  sendMessage(id: string, content: string): Message {
+  sendMessage(id: string, content: string, options: { deliveryId?: string; deliveryKind?: string } = {}): Message {
     const { store, config, lifecycle } = this.#options;
     const session = this.#chatSession(id, 'messages can only be sent to chat sessions');
     const chat = this.#chats.get(id);
@@ -116,7 +116,12 @@ export class ChatRunner {
         `chat ${id} reached its limit of ${config.chatMaxMessages} messages (TELECODER_CHAT_MAX_MESSAGES); open a pull request with what it has, or start a new chat`,
       );
     }
-    const message = store.addMessage(id, 'user', content);
+    const message = store.addMessage(
+      id,
+      'user',
+      content,
+      options.deliveryId !== undefined ? { id: options.deliveryId, kind: options.deliveryKind ?? 'message' } : undefined,
+    );
     lifecycle.setStatus(id, 'pending');
     lifecycle.enqueue(id);
     return message;

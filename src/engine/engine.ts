@@ -288,8 +288,8 @@ export class Engine implements SessionService {
     return this.#options.store.listMessages(id);
   }
 
-  sendMessage(id: string, content: string): Message {
-    return this.#chats.sendMessage(id, content);
+  sendMessage(id: string, content: string, options: { deliveryId?: string; deliveryKind?: string } = {}): Message {
+    return this.#chats.sendMessage(id, content, options);
   }
 
   async createPullRequest(id: string): Promise<ChatPullRequest> {

@@ -24,8 +24,12 @@ export interface SessionService {
   /** Kills the sandbox, aborts the LLM call in flight; resolves with the stopped session. */
   stop(id: string): Promise<Session>;
   messages(id: string): Message[];
-  /** Chat mode: adds a user message and runs the agent on it. */
-  sendMessage(id: string, content: string): Message;
+  /**
+   * Chat mode: adds a user message and runs the agent on it. With a `deliveryId` (the platform's
+   * id of the message) the message is stored with that id's record in one transaction: a second
+   * call with the same id adds nothing (DuplicateDeliveryError).
+   */
+  sendMessage(id: string, content: string, options?: { deliveryId?: string; deliveryKind?: string }): Message;
   /**
    * Chat mode: commits what the chat produced, pushes it to the session's branch and opens a pull
    * request (once: later calls push further commits to it). `url` and `number` are null where

@@ -74,7 +74,11 @@ export interface SessionStore {
   /** Events of one session with id > afterId, oldest first. */
   listEvents(sessionId: string, afterId?: number): SessionEvent[];
 
-  addMessage(sessionId: string, role: MessageRole, content: string): Message;
+  /**
+   * With a delivery (a chat platform's update id), the message and the delivery's record are
+   * stored in one transaction: DuplicateDeliveryError when that delivery was handled before.
+   */
+  addMessage(sessionId: string, role: MessageRole, content: string, delivery?: { id: string; kind: string }): Message;
   listMessages(sessionId: string): Message[];
 
   /**

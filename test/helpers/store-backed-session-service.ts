@@ -114,12 +114,12 @@ export class StoreBackedSessionService implements SessionService {
     return this.store.listMessages(id);
   }
 
-  sendMessage(id: string, content: string): Message {
+  sendMessage(id: string, content: string, options?: { deliveryId?: string }): Message {
     const session = this.get(id);
     if (session.mode !== 'chat') {
       throw new ConflictError(`session ${id} is a ${session.mode} session; messages can only be sent to chat sessions`);
     }
-    return this.store.addMessage(id, 'user', content);
+    return this.store.addMessage(id, 'user', content, options?.deliveryId !== undefined ? { id: options.deliveryId, kind: 'message' } : undefined);
   }
 
   async diff(id: string): Promise<string> {

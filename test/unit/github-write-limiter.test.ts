@@ -66,9 +66,11 @@ describe('GitHubWriteLimiter', () => {
     expect(writes).toHaveLength(12);
     // Starts are spaced 80 ms. Arrivals jitter with the load on this process's event loop, so the
     // whole span is what is checked: 12 writes cannot take 11 intervals unless they were spaced.
-    expect(writes.at(-1)! - writes[0]!).toBeGreaterThanOrEqual(11 * 75);
+    // A loaded machine can delay the first arrival by tens of ms; 11 × 80 ms less a quarter still
+    // stands far apart from the unspaced burst (under 400 ms, the next test).
+    expect(writes.at(-1)! - writes[0]!).toBeGreaterThanOrEqual(11 * 60);
     // The reads and the token request went out at once, not behind the writes (which take 880 ms).
-    expect(Math.max(...reads) - started).toBeLessThan(400);
+    expect(Math.max(...reads) - started).toBeLessThan(700);
   });
 
   it('without it the same burst reaches GitHub at once (what the secondary limits punish)', async () => {

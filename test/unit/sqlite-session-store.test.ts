@@ -229,6 +229,34 @@ describe('SqliteSessionStore events and messages', () => {
     expect(store.listMessages('b').map((m) => m.content)).toEqual(['unrelated']);
     expect(store.listMessages('c')).toEqual([]);
   });
+
+  it('a message with a delivery id is stored once with its delivery: a second one adds nothing', () => {
+    const store = open();
+    store.createSession(newSession('a', { mode: 'chat' }));
+    // Claimed first (as a door does while it checks), then bound by the message.
+    expect(store.claimDelivery('telegram:7', 'telegram')).toBe(true);
+    store.addMessage('a', 'user', 'first', { id: 'telegram:7', kind: 'telegram' });
+    expect(() => store.addMessage('a', 'user', 'first again', { id: 'telegram:7', kind: 'telegram' })).toThrow(DuplicateDeliveryError);
+    // Unclaimed: the message records it.
+    store.addMessage('a', 'user', 'second', { id: 'telegram:8', kind: 'telegram' });
+    expect(() => store.addMessage('a', 'user', 'second again', { id: 'telegram:8', kind: 'telegram' })).toThrow(DuplicateDeliveryError);
+    expect(store.claimDelivery('telegram:8', 'telegram')).toBe(false);
+    expect(store.listMessages('a').map((m) => m.content)).toEqual(['first', 'second']);
+  });
+
+  it('binds conversations to their current session and keeps a diff per session', () => {
+    const store = open();
+    store.createSession(newSession('a', { mode: 'chat' }));
+    store.createSession(newSession('b', { mode: 'chat' }));
+    expect(store.conversationSession('telegram:42')).toBeUndefined();
+    store.bindConversation('telegram:42', 'a');
+    store.bindConversation('telegram:42', 'b');
+    expect(store.conversationSession('telegram:42')).toBe('b');
+    expect(store.getDiff('a')).toBeUndefined();
+    store.saveDiff('a', 'diff one');
+    store.saveDiff('a', 'diff two');
+    expect(store.getDiff('a')).toBe('diff two');
+  });
 });
 
 describe('SqliteSessionStore file, pragmas and migrations', () => {
@@ -265,7 +293,7 @@ describe('SqliteSessionStore file, pragmas and migrations', () => {
         .prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
         .all()
         .map((row) => row.name);
-      expect(tables).toEqual(['deliveries', 'events', 'messages', 'meta', 'sessions']);
+      expect(tables).toEqual(['conversations', 'deliveries', 'events', 'messages', 'meta', 'session_diffs', 'sessions']);
     } finally {
       raw.close();
     }

@@ -105,7 +105,7 @@ async function chatMessage(options: SlackMessageHandlerOptions, incoming: Incomi
       await options.replies.tell(thread, `I am still on your last message (session ${bound.id}); wait for the answer, or say \`stop\`.`);
       return;
     }
-    options.sessions.sendMessage(bound.id, task.prompt);
+    options.sessions.sendMessage(bound.id, task.prompt, { deliveryId: incoming.deliveryId, deliveryKind: 'slack' });
     react(options, message);
     options.follow(bound.id, thread, { chat: true });
     return;

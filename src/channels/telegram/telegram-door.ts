@@ -137,7 +137,16 @@ export class TelegramDoor {
   async #chat(chatId: number, text: string, origin: TelegramOrigin, deliveryId: string): Promise<void> {
     const current = this.#current(chatId);
     if (!this.#freshChat.has(chatId) && current?.mode === 'chat' && !isFinal(current.status)) {
-      this.#options.sessions.sendMessage(current.id, text);
+      const { store } = this.#options;
+      // As for a new session: the claim is given back and taken again by the message, in the
+      // transaction that stores it, so a crash in between leaves the update for the next start.
+      store.releaseDelivery(deliveryId);
+      try {
+        this.#options.sessions.sendMessage(current.id, text, { deliveryId, deliveryKind: 'telegram' });
+      } catch (error) {
+        if (!(error instanceof DuplicateDeliveryError)) store.claimDelivery(deliveryId, 'telegram');
+        throw error;
+      }
       this.#follow(chatId, current.id);
       return;
     }

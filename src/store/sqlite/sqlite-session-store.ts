@@ -384,9 +384,16 @@ export class SqliteSessionStore implements SessionStore {
     return this.#selectEvents.all(sessionId, afterId).map(toEvent);
   }
 
-  addMessage(sessionId: string, role: MessageRole, content: string): Message {
+  addMessage(sessionId: string, role: MessageRole, content: string, delivery?: { id: string; kind: string }): Message {
     const row = this.#withSession(sessionId, 'add a message to', () =>
-      this.#insertMessage.get(sessionId, role, content, now()),
+      this.#db.transaction(() => {
+        const inserted = this.#insertMessage.get(sessionId, role, content, now());
+        if (delivery && this.#bindDelivery.run(delivery.id, delivery.kind, sessionId, now()).changes !== 1) {
+          // Throwing rolls the message back: the delivery was handled already.
+          throw new DuplicateDeliveryError(delivery.id, this.#selectDelivery.get(delivery.id)?.session_id ?? null);
+        }
+        return inserted;
+      })(),
     );
     return toMessage(row);
   }
