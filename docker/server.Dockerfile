@@ -113,11 +113,14 @@ COPY tsconfig.json app.yml ./
 COPY bin ./bin
 COPY src ./src
 COPY sandbox ./sandbox
+COPY web ./web
 # Only the server's sources: the repository's tsconfig also compiles the benchmarks and a few
-# test helpers, which the image does not carry. Then the dev dependencies go, and so do
-# better-sqlite3's C sources and object files (~25 MB): only its compiled addon is loaded.
+# test helpers, which the image does not carry. Vite builds the dashboard (web/) into dist/web/.
+# Then the dev dependencies go, and so do better-sqlite3's C sources and object files (~25 MB):
+# only its compiled addon is loaded.
 RUN echo '{ "extends": "./tsconfig.json", "include": ["src/**/*.ts"] }' > tsconfig.image.json \
  && node_modules/.bin/tsc -p tsconfig.image.json \
+ && node_modules/.bin/vite build --config web/vite.config.ts \
  && npm prune --omit=dev --ignore-scripts \
  && find dist -name '*.map' -delete \
  && cd node_modules/better-sqlite3 \
@@ -149,6 +152,7 @@ COPY --from=build /app/bin ./bin
 COPY --from=build /app/sandbox ./sandbox
 COPY --from=build /app/src/pipeline/prompts ./src/pipeline/prompts
 COPY --from=build /app/dist/src ./dist/src
+COPY --from=build /app/dist/web ./dist/web
 COPY --from=build /app/node_modules ./node_modules
 
 # The data dir holds the SQLite database, git mirrors and the registered GitHub App's keys

@@ -14,6 +14,8 @@ import { InstallationTokenSource } from './gitprovider/installation-token-source
 import type { GitProvider, TokenSource } from './gitprovider/provider.js';
 import { StaticTokenSource } from './gitprovider/static-token-source.js';
 import { createApiHandler } from './http/api-handler.js';
+import { createDashboardHandler } from './server/dashboard-handler.js';
+import { packageVersion } from './cli/package-version.js';
 import type { LLMClient } from './llm/client.js';
 import { createLLMClient } from './llm/create-llm-client.js';
 import { createLogger, type Logger } from './logger.js';
@@ -295,19 +297,28 @@ export class TeleCoder {
    */
   async start(): Promise<void> {
     const { githubApp } = this.config;
+    const appConfigured = Boolean(githubApp.appId && githubApp.privateKey);
     const api = createApiHandler({
       service: this.engine,
       caches: this.engine,
       branches: this.engine,
       apiToken: this.config.apiToken,
       logger: this.logger,
+      bus: this.bus,
+      info: {
+        version: packageVersion(),
+        // Setup mode serves /probot; the dashboard shows a banner linking there.
+        githubApp: { configured: appConfigured, setupUrl: appConfigured ? null : '/probot' },
+        budget: { maxTokens: this.config.pipeline.maxTokens ?? null, maxCostUsd: this.config.pipeline.maxCostUsd ?? null },
+      },
     });
     this.#background = new BackgroundWork(this.logger);
     const prepared = await createHttpServer({
       host: this.config.addr.host,
       port: this.config.addr.port,
       logger: this.logger,
-      handlers: [api, ...this.#handlers],
+      // The dashboard takes `/` (the setup pages stay under /probot); it needs no token, the API does.
+      handlers: [api, createDashboardHandler({ logger: this.logger }), ...this.#handlers],
       appId: githubApp.appId,
       privateKey: githubApp.privateKey,
       webhookSecret: githubApp.webhookSecret,
@@ -335,6 +346,7 @@ export class TeleCoder {
         auth: (installationId) => probot.auth(installationId),
         logger: this.logger,
         saveOrigin: (sessionId, origin) => this.store.updateSession(sessionId, { origin }),
+        publicUrl: this.config.publicUrl,
       });
       this.#reporter.start();
     }

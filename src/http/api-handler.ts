@@ -20,6 +20,9 @@ import {
 import { sendError, sendJson } from './send-json.js';
 import { messageToJson, repositoryCacheToJson, sessionToJson } from './session-json.js';
 import { DEFAULT_HEARTBEAT_MS, DEFAULT_MAX_PENDING_BYTES, streamSessionEvents } from './sse-stream.js';
+import { streamSessions } from './sessions-stream.js';
+import { serverInfoToJson, type ServerInfo } from './server-info.js';
+import type { EventBus } from '../events/event-bus.js';
 
 /** A Probot server handler: resolves true when it answered the request, false to pass it on. */
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => boolean | Promise<boolean>;
@@ -41,6 +44,12 @@ export interface ApiHandlerOptions {
   maxBodyBytes?: number;
   /** Bytes an event stream may queue for a slow client before it is ended; default 1 MiB. */
   maxPendingStreamBytes?: number;
+  /** Every session's live events (`/api/sessions/stream`); without it that route answers 501. */
+  bus?: Pick<EventBus, 'subscribeAll'> | undefined;
+  /** Per-session throttle of `/api/sessions/stream`; default 250 ms. */
+  sessionsStreamCoalesceMs?: number;
+  /** What `/api/info` says about this server; without it that route answers 501. */
+  info?: ServerInfo | undefined;
 }
 
 interface RouteContext {
@@ -88,6 +97,28 @@ export function createApiHandler(options: ApiHandlerOptions): RequestHandler {
   on('GET', '/api/sessions', ({ res, query }) => {
     const limit = parseLimit(query.get('limit') ?? undefined);
     sendJson(res, 200, service.list(limit === undefined ? {} : { limit }).map(sessionToJson));
+  });
+
+  // find-my-way matches this static path before /api/sessions/:id (session ids are never "stream").
+  on('GET', '/api/sessions/stream', ({ req, res }) => {
+    if (!options.bus) {
+      throw new TeleCoderError('this TeleCoder server has no live session feed: it was started without an event bus; pass `bus` to createApiHandler', 501);
+    }
+    streamSessions({
+      req,
+      res,
+      service,
+      bus: options.bus,
+      heartbeatMs: options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS,
+      maxPendingBytes: options.maxPendingStreamBytes ?? DEFAULT_MAX_PENDING_BYTES,
+      coalesceMs: options.sessionsStreamCoalesceMs,
+      logger,
+    });
+  });
+
+  on('GET', '/api/info', ({ res }) => {
+    if (!options.info) throw new TeleCoderError('this TeleCoder server was started without its server info; pass `info` to createApiHandler', 501);
+    sendJson(res, 200, serverInfoToJson(options.info, service));
   });
 
   on('GET', '/api/sessions/:id', (context) => sendJson(context.res, 200, sessionToJson(service.get(id(context)))));
@@ -203,6 +234,12 @@ export function createApiHandler(options: ApiHandlerOptions): RequestHandler {
     if (!isApi && path !== '/health' && path !== '/health/') return false;
 
     try {
+      // Whether a token is needed, before any is sent: the dashboard asks first, so a browser
+      // without a token never gets (and logs) a 401. It tells nothing else.
+      if ((path === '/api/auth' || path === '/api/auth/') && (req.method ?? 'GET').toUpperCase() === 'GET') {
+        sendJson(res, 200, { token_required: Boolean(apiToken) });
+        return true;
+      }
       if (isApi && apiToken && !hasBearerToken(req, apiToken)) {
         sendError(res, 401, 'this TeleCoder server requires an API token: send "Authorization: Bearer <TELECODER_API_TOKEN>" (the CLI: --token or TELECODER_API_TOKEN)', {
           'WWW-Authenticate': WWW_AUTHENTICATE,

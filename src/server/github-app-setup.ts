@@ -176,9 +176,6 @@ export function createGitHubAppSetupHandler(options: GitHubAppSetupOptions) {
     const route = `${(req.method ?? 'GET').toUpperCase()} ${path}`;
     try {
       switch (route) {
-        case 'GET /':
-          res.writeHead(302, { Location: '/probot', 'Content-Type': 'text/plain' }).end('Found. Redirecting to /probot');
-          return true;
         case 'GET /probot':
           showSetupPage(req, res);
           return true;

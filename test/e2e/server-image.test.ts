@@ -84,6 +84,18 @@ describe('the server image (docker/server.Dockerfile) builds, starts and serves'
     expect(await response.json()).toEqual([]);
   });
 
+  it('serves the dashboard it built, with its content-security policy', async () => {
+    const page = await fetch(`${server.url}/`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-security-policy')).toContain("script-src 'self'");
+    const html = await page.text();
+    const script = /src="(\/assets\/[^"]+\.js)"/.exec(html)?.[1];
+    expect(script).toBeDefined();
+    const asset = await fetch(`${server.url}${script}`);
+    expect(asset.status).toBe(200);
+    expect(asset.headers.get('cache-control')).toContain('immutable');
+  });
+
   it('reaches the Docker engine through the mounted socket as its unprivileged user', async () => {
     expect(await docker('exec', server.name, 'id', '-u')).toBe('1000');
     // Listing caches lists the engine's volumes: a socket it may not use would fail this with 500.

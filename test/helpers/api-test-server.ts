@@ -34,7 +34,7 @@ export async function startApiTestServer(options: ApiTestServerOptions = {}): Pr
     ...(options.onSubmit ? { onSubmit: options.onSubmit } : {}),
   });
   const { onSubmit: _onSubmit, ...handlerOptions } = options;
-  const handler = createApiHandler({ ...handlerOptions, service });
+  const handler = createApiHandler({ bus: service.bus, ...handlerOptions, service });
   const server = createServer((req, res) => {
     void Promise.resolve(handler(req, res)).then((handled) => {
       if (!handled) res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not handled');

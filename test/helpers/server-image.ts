@@ -16,7 +16,7 @@ export const SERVER_DOCKERFILE = 'docker/server.Dockerfile';
  * Everything docker/server.Dockerfile may COPY. The build context is exactly these paths, so a
  * COPY of anything else fails the build instead of going unnoticed by the cache key below.
  */
-const INPUTS = [SERVER_DOCKERFILE, 'package.json', 'package-lock.json', 'tsconfig.json', 'app.yml', 'bin', 'src', 'sandbox'];
+const INPUTS = [SERVER_DOCKERFILE, 'package.json', 'package-lock.json', 'tsconfig.json', 'app.yml', 'bin', 'src', 'sandbox', 'web'];
 
 /** Marks the images this helper built, so that older ones can be removed. */
 const TEST_LABEL = 'telecoder.server-test-image';

@@ -4,7 +4,7 @@ import type { Logger } from '../../logger.js';
 import { isFinal, type Session } from '../../model/session.js';
 import { fitMessage, ProgressMessage } from '../progress-message.js';
 import { followSession } from '../session-progress.js';
-import { outcomeText } from '../session-text.js';
+import { outcomeText, sessionLink } from '../session-text.js';
 import { MESSAGE_TEXT_LIMIT, SECTION_TEXT_LIMIT, type SlackReplies, type SlackThread } from './slack-replies.js';
 
 export interface ReportSessionOptions {
@@ -18,6 +18,8 @@ export interface ReportSessionOptions {
   chat: boolean;
   /** Least time between two edits of the status message. */
   minIntervalMs: number;
+  /** TELECODER_PUBLIC_URL: the outcome links to the session's dashboard page when it is set. */
+  publicUrl?: string | undefined;
 }
 
 export interface SessionReport {
@@ -61,7 +63,7 @@ export function reportSession(options: ReportSessionOptions): SessionReport {
       onEnd: async (session) => {
         // Resolved even when the post fails (followSession logs it): close() must not wait on it.
         try {
-          await replies.tell(thread, fitMessage(finalText(options, session), MESSAGE_TEXT_LIMIT));
+          await replies.tell(thread, finalText(options, session));
         } finally {
           resolve();
         }
@@ -76,8 +78,14 @@ export function reportSession(options: ReportSessionOptions): SessionReport {
   return { done, cancel: () => cancel() };
 }
 
-/** A chat's message ends with the agent's reply; anything else with its outcome. */
+/** A chat's message ends with the agent's reply; anything else with its outcome; both with the link, never cut off. */
 function finalText(options: ReportSessionOptions, session: Session): string {
+  const link = sessionLink(session, options.publicUrl);
+  if (!link) return fitMessage(replyOrOutcome(options, session), MESSAGE_TEXT_LIMIT);
+  return `${fitMessage(replyOrOutcome(options, session), MESSAGE_TEXT_LIMIT - link.length - 2)}\n\n${link}`;
+}
+
+function replyOrOutcome(options: ReportSessionOptions, session: Session): string {
   if (options.chat && session.status === 'idle') {
     const reply = options.sessions.messages(session.id).filter((message) => message.role === 'assistant').at(-1);
     if (reply?.content.trim()) return reply.content;

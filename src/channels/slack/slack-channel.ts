@@ -220,6 +220,7 @@ export class SlackChannel implements Channel {
       thread,
       chat,
       minIntervalMs: this.#options.postIntervalMs ?? 1000,
+      publicUrl: this.#context.publicUrl,
     });
     this.#reports.add(report);
     void report.done.then(() => this.#reports.delete(report));

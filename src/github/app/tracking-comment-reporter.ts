@@ -6,6 +6,7 @@ import type { InstallationAuth } from './github-api.js';
 import { isGitHubOrigin, type GitHubOrigin } from './github-origin.js';
 import { editComment } from './handle-webhook.js';
 import { describeToolCall, renderReviewReply, renderTrackingComment } from './tracking-comment-text.js';
+import { sessionLink } from '../../channels/session-text.js';
 
 export interface TrackingCommentReporterOptions {
   bus: EventBus;
@@ -17,6 +18,8 @@ export interface TrackingCommentReporterOptions {
   minIntervalMs?: number;
   /** Stores the origin once its tracking comment exists, so a restarted server can finalize it. */
   saveOrigin(sessionId: string, origin: GitHubOrigin): void;
+  /** TELECODER_PUBLIC_URL: the comment links to the session's dashboard page when it is set. */
+  publicUrl?: string | undefined;
 }
 
 interface CommentState {
@@ -165,7 +168,7 @@ export class TrackingCommentReporter {
     const github = await this.#options.auth(origin.installationId);
     const now = [state.progress, state.step].filter(Boolean).join(', ');
     const step = session.status === 'running' && now ? now : undefined;
-    const body = renderTrackingComment(session, step);
+    const body = renderTrackingComment(session, step, sessionLink(session, this.#options.publicUrl));
     // The origin in the store is the truth: a comment created before a restart is edited, not duplicated.
     const stored = session.origin as GitHubOrigin;
     if (stored.trackingCommentId !== undefined) origin.trackingCommentId = stored.trackingCommentId;

@@ -47,8 +47,16 @@ export function failedBeforeStartText(reason: string): string {
   return `❌ TeleCoder could not start a session:\n\n${quoteText(reason, 2_000)}`;
 }
 
-/** The tracking comment for a session as it stands (`step`: the latest tool call, while working). */
-export function renderTrackingComment(session: Session, step?: string): string {
+/**
+ * The tracking comment for a session as it stands (`step`: the latest tool call, while working),
+ * ending with `link` (the session's dashboard page) when the server has a public URL.
+ */
+export function renderTrackingComment(session: Session, step?: string, link?: string): string {
+  const text = trackingCommentBody(session, step);
+  return link ? `${text}\n\n[Open the session in TeleCoder](${link})` : text;
+}
+
+function trackingCommentBody(session: Session, step?: string): string {
   const tag = `TeleCoder session \`${session.id}\``;
   const revision = session.options.revision;
   switch (session.status) {
