@@ -50,6 +50,12 @@ const SIGN = { add: '+', del: '-', context: ' ', note: '' } as const;
 function Unified({ file }: { file: DiffFile }) {
   return (
     <table className="diff-table unified">
+      {/* table-layout: fixed takes its widths from here, not from the hunk header spanning all columns. */}
+      <colgroup>
+        <col className="num-col" />
+        <col className="num-col" />
+        <col />
+      </colgroup>
       {file.hunks.map((hunk, index) => (
         <tbody key={index}>
           <tr className="hunk">
@@ -84,6 +90,12 @@ function Cell({ line, side }: { line: DiffLine | undefined; side: 'old' | 'new' 
 function Split({ file }: { file: DiffFile }) {
   return (
     <table className="diff-table split">
+      <colgroup>
+        <col className="num-col" />
+        <col />
+        <col className="num-col" />
+        <col />
+      </colgroup>
       {file.hunks.map((hunk, index) => (
         <tbody key={index}>
           <tr className="hunk">

@@ -16,11 +16,12 @@ export function UsagePanel({ usage, budget }: { usage: TokenUsageJson; budget: I
       </p>
       <p>
         <span data-testid="usage-cost">
-          {cost(usage.cost_usd)}
+          {/* A model without a price (TELECODER_PRICES) has no cost to show. */}
+          {usage.cost_usd === undefined ? 'cost unknown' : cost(usage.cost_usd)}
           {budget.max_cost_usd ? ` of ${cost(budget.max_cost_usd)}` : ''}
         </span>
         {budget.max_cost_usd && usage.cost_usd !== undefined ? <meter min={0} max={budget.max_cost_usd} value={usage.cost_usd} aria-label="Cost budget used" /> : null}
-        {!budget.max_tokens && !budget.max_cost_usd && <span className="muted"> — no budget set</span>}
+        {!budget.max_tokens && !budget.max_cost_usd && <span className="muted"> · no budget set</span>}
       </p>
     </section>
   );
