@@ -11,6 +11,7 @@ const READ_ELSEWHERE: Record<string, string> = {
   TELECODER_SERVER: 'the CLI',
   TELECODER_TIMEOUT: 'the CLI',
   TELECODER_TEST_IMAGE: 'the tests (test/helpers/sandbox-image.ts)',
+  TELECODER_SCREENSHOTS: "the browser test, which writes the README's screenshots there (test/e2e/dashboard-browser.test.ts)",
   DOCKER_HOST: "Docker's own variable, read by the Docker client",
   VIRTUAL_ENV: "the sandbox's Python virtualenv, not the server's environment",
   TELECODER_DOMAIN: 'docker/compose.yml: the domain Caddy serves; TELECODER_PUBLIC_URL is made from it',
