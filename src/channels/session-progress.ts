@@ -3,7 +3,8 @@ import type { EventBus } from '../events/event-bus.js';
 import type { Logger } from '../logger.js';
 import { isFinal, type Session, type SessionEvent } from '../model/session.js';
 import type { ProgressMessage } from './progress-message.js';
-import { describeStep, progressText } from './session-text.js';
+import { describeToolCall } from '../github/app/tracking-comment-text.js';
+import { progressText } from './session-text.js';
 
 export interface FollowSessionOptions {
   sessions: Pick<SessionService, 'get'>;
@@ -41,7 +42,7 @@ export function followSession(options: FollowSessionOptions): () => void {
   };
   const onEvent = (event: SessionEvent) => {
     if (ended) return;
-    if (event.type === 'tool') step = describeStep(event.data) ?? step;
+    if (event.type === 'tool') step = describeToolCall(event.data) ?? step;
     if (!['status', 'tool', 'done'].includes(event.type)) return;
     const session = sessions.get(sessionId);
     if (ends(session) && (event.type === 'done' || (options.untilIdle && session.status === 'idle'))) {

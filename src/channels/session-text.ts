@@ -1,4 +1,3 @@
-import { describeToolCall } from '../github/app/tracking-comment-text.js';
 import type { Session } from '../model/session.js';
 
 /** Where a person can open the session, when the server has a public URL. */
@@ -40,9 +39,4 @@ export function outcomeText(session: Session): string {
   if (result.prUrl) return `✅ ${result.draft ? 'Draft PR' : 'PR'} ready: ${result.prUrl}${warning}\n\n${result.content}`.trim();
   if (result.type === 'branch') return `✅ Pushed to branch ${result.branch ?? session.branch} of ${session.repo}.${warning}\n\n${result.content}`.trim();
   return result.content.trim() || `✅ Session ${session.id} is done.`;
-}
-
-/** The tool-call event's description, shared with the GitHub tracking comment. */
-export function describeStep(data: unknown): string | undefined {
-  return describeToolCall(data);
 }

@@ -2,6 +2,7 @@ import ms from 'ms';
 import { ConflictError, TeleCoderError, errorMessage } from '../errors.js';
 import { ALLOW_WORKFLOW_CHANGES_HINT, workflowChangesAllowed } from '../git/held-back-paths.js';
 import { sandboxDiffText } from '../git/sandbox-patch.js';
+import type { GitProvider } from '../gitprovider/provider.js';
 import type { Logger } from '../logger.js';
 import { isFinal, type Message, type Session, type SessionEventType, type SessionStatus, type TokenUsage } from '../model/session.js';
 import { setUpWorkspace, setupProblemText } from '../pipeline/setup/set-up-workspace.js';
@@ -36,6 +37,8 @@ export interface ChatRunnerOptions {
   logger: Logger;
   config: { chatIdleTimeoutMs: number; chatMaxMessages: number; allowWorkflowChanges: boolean };
   parts: SessionParts;
+  /** The git provider serving a repository (a `/pr` needs only that, not a session's parts). */
+  providerFor(repo: string): GitProvider;
   running: RunningSessions;
   lifecycle: SessionLifecycle;
   /** How often idle chats are looked for; default 30 s. */
@@ -265,7 +268,7 @@ export class ChatRunner {
         session,
         sandbox: chat.sandbox,
         workspace: await chat.clone,
-        provider: this.#options.parts(session, logger).provider,
+        provider: this.#options.providerFor(session.repo),
         signal,
         emit: (type, data) => lifecycle.emit(id, type, data),
         commitMessage: commitMessage(session),

@@ -82,6 +82,7 @@ export class Engine implements SessionService {
       logger: options.logger,
       config: options.config,
       parts: options.parts,
+      providerFor: (repo) => providerFor(repo, options.providers, options.config.allowLocalRepos),
       running: this.#running,
       ...(options.chatReapIntervalMs !== undefined ? { reapIntervalMs: options.chatReapIntervalMs } : {}),
       lifecycle: {

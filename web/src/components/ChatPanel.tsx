@@ -1,30 +1,20 @@
 import { useEffect, useState, type FormEvent } from 'react';
 import type { ApiClient } from '../api/api-client.js';
 import type { MessageJson, SessionEventJson, SessionJson } from '../api/types.js';
+import { useAction } from '../lib/use-action.js';
 
 /** A chat's conversation, a message box (open while the chat is idle) and "Create PR". */
 export function ChatPanel({ api, session, events }: { api: ApiClient; session: SessionJson; events: SessionEventJson[] }) {
   const [messages, setMessages] = useState<MessageJson[]>([]);
   const [draft, setDraft] = useState('');
-  const [busy, setBusy] = useState(false);
   const [note, setNote] = useState('');
+  const { busy, run } = useAction(setNote);
   // An answer arrives as an `output` event and a status change: both are reasons to read the messages again.
   const answers = events.filter((event) => event.type === 'output' || event.type === 'status').length;
   useEffect(() => {
     api.messages(session.id).then(setMessages, (error: Error) => setNote(error.message));
   }, [api, session.id, session.status, answers]);
 
-  const run = async (action: () => Promise<void>) => {
-    setBusy(true);
-    setNote('');
-    try {
-      await action();
-    } catch (error) {
-      setNote(error instanceof Error ? error.message : String(error));
-    } finally {
-      setBusy(false);
-    }
-  };
   const send = (event: FormEvent) => {
     event.preventDefault();
     if (!draft.trim()) return;

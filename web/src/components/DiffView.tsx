@@ -1,5 +1,5 @@
-import { useMemo, useState } from 'react';
-import { isLarge, parseUnifiedDiff, sideBySide, type DiffFile, type DiffLine } from '../lib/diff-parser.js';
+import { useMemo, useState, type ReactNode } from 'react';
+import { isLarge, parseUnifiedDiff, sideBySide, type DiffFile, type DiffHunk, type DiffLine } from '../lib/diff-parser.js';
 
 type Layout = 'unified' | 'split';
 
@@ -47,33 +47,49 @@ function FileDiff({ file, layout }: { file: DiffFile; layout: Layout }) {
 
 const SIGN = { add: '+', del: '-', context: ' ', note: '' } as const;
 
-function Unified({ file }: { file: DiffFile }) {
+/**
+ * What both layouts share: the column widths (table-layout: fixed takes them from the colgroup,
+ * not from the hunk header spanning every column), then each hunk's header and its rows.
+ */
+function HunkTable({ layout, columns, file, rows }: { layout: Layout; columns: Array<'num' | 'code'>; file: DiffFile; rows: (hunk: DiffHunk) => ReactNode }) {
   return (
-    <table className="diff-table unified">
-      {/* table-layout: fixed takes its widths from here, not from the hunk header spanning all columns. */}
+    <table className={`diff-table ${layout}`}>
       <colgroup>
-        <col className="num-col" />
-        <col className="num-col" />
-        <col />
+        {columns.map((kind, index) => (
+          <col key={index} className={kind === 'num' ? 'num-col' : undefined} />
+        ))}
       </colgroup>
       {file.hunks.map((hunk, index) => (
         <tbody key={index}>
           <tr className="hunk">
-            <td colSpan={3}>{hunk.header}</td>
+            <td colSpan={columns.length}>{hunk.header}</td>
           </tr>
-          {hunk.lines.map((line, lineIndex) => (
-            <tr key={lineIndex} className={`line-${line.kind}`}>
-              <td className="num">{line.oldNumber ?? ''}</td>
-              <td className="num">{line.newNumber ?? ''}</td>
-              <td className="code">
-                {SIGN[line.kind]}
-                {line.text}
-              </td>
-            </tr>
-          ))}
+          {rows(hunk)}
         </tbody>
       ))}
     </table>
+  );
+}
+
+function Unified({ file }: { file: DiffFile }) {
+  return (
+    <HunkTable
+      layout="unified"
+      columns={['num', 'num', 'code']}
+      file={file}
+      rows={(hunk) =>
+        hunk.lines.map((line, lineIndex) => (
+          <tr key={lineIndex} className={`line-${line.kind}`}>
+            <td className="num">{line.oldNumber ?? ''}</td>
+            <td className="num">{line.newNumber ?? ''}</td>
+            <td className="code">
+              {SIGN[line.kind]}
+              {line.text}
+            </td>
+          </tr>
+        ))
+      }
+    />
   );
 }
 
@@ -89,26 +105,18 @@ function Cell({ line, side }: { line: DiffLine | undefined; side: 'old' | 'new' 
 
 function Split({ file }: { file: DiffFile }) {
   return (
-    <table className="diff-table split">
-      <colgroup>
-        <col className="num-col" />
-        <col />
-        <col className="num-col" />
-        <col />
-      </colgroup>
-      {file.hunks.map((hunk, index) => (
-        <tbody key={index}>
-          <tr className="hunk">
-            <td colSpan={4}>{hunk.header}</td>
+    <HunkTable
+      layout="split"
+      columns={['num', 'code', 'num', 'code']}
+      file={file}
+      rows={(hunk) =>
+        sideBySide(hunk).map((row, rowIndex) => (
+          <tr key={rowIndex}>
+            <Cell line={row.left} side="old" />
+            <Cell line={row.right} side="new" />
           </tr>
-          {sideBySide(hunk).map((row, rowIndex) => (
-            <tr key={rowIndex}>
-              <Cell line={row.left} side="old" />
-              <Cell line={row.right} side="new" />
-            </tr>
-          ))}
-        </tbody>
-      ))}
-    </table>
+        ))
+      }
+    />
   );
 }

@@ -11,6 +11,7 @@ import { Link } from './Link.js';
 import { StatusBadge } from './StatusBadge.js';
 import { TimelineView } from './TimelineView.js';
 import { UsagePanel } from './UsagePanel.js';
+import { useAction } from '../lib/use-action.js';
 
 const ACTIVE = new Set(['pending', 'running', 'idle']);
 
@@ -26,7 +27,7 @@ interface Props {
 export function SessionPage({ id, api, info, listed, onUnauthorized }: Props) {
   const [fetched, setFetched] = useState<SessionJson | null>(null);
   const [problem, setProblem] = useState('');
-  const [busy, setBusy] = useState(false);
+  const { busy, run: act } = useAction(setProblem);
   const { events, connected } = useSessionEvents(id, api.headers, onUnauthorized);
   const timeline = useMemo(() => buildTimeline(events), [events]);
 
@@ -37,17 +38,6 @@ export function SessionPage({ id, api, info, listed, onUnauthorized }: Props) {
   const session = listed && (!fetched || listed.updated_at >= fetched.updated_at) ? listed : fetched;
   if (!session) return problem ? <p className="error" role="alert">{problem}</p> : <p className="muted">Loading…</p>;
 
-  const act = async (action: () => Promise<unknown>) => {
-    setBusy(true);
-    setProblem('');
-    try {
-      await action();
-    } catch (error) {
-      setProblem(error instanceof Error ? error.message : String(error));
-    } finally {
-      setBusy(false);
-    }
-  };
   const stop = () => act(async () => setFetched(await api.stop(id)));
   const runAgain = () =>
     act(async () => {
