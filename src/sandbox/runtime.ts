@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 
 export interface SandboxLimits {
   /** Bytes of memory (hard limit, swap included). */
@@ -121,10 +121,25 @@ export interface Sandbox {
    * symbolic link in it, keeps the mode of a file it replaces (new files 0644).
    */
   writeFile(path: string, content: Buffer | string): Promise<void>;
+  /**
+   * Serves connections made inside the sandbox to 127.0.0.1:`port`: each is handed to
+   * `onConnection` on the server as a Duplex. The server listens on nothing for this, so nothing
+   * outside this sandbox can connect. Resolves once the port is listening inside the sandbox.
+   * Optional: a runtime without it cannot run external agents.
+   */
+  serveLoopbackPort?(port: number, onConnection: (socket: Duplex) => void): Promise<LoopbackService>;
   /** Resolves when the sandbox stops running, with the reason (exit, OOM, wall-clock or disk limit). */
   readonly exited: Promise<SandboxExit>;
   /** Kills and removes the sandbox. Safe to call more than once. */
   destroy(): Promise<void>;
+}
+
+/** A sandbox port served by the server (Sandbox.serveLoopbackPort). */
+export interface LoopbackService {
+  /** Stops listening inside the sandbox and ends open connections. Safe to call twice. */
+  close(): Promise<void>;
+  /** Settles when the service ended: undefined after close(), else the error that ended it. */
+  readonly ended: Promise<Error | undefined>;
 }
 
 export interface SandboxExit {
@@ -182,6 +197,11 @@ export interface Runtime {
    * start-up after the orphaned sandboxes are removed. Optional.
    */
   sweep?(): Promise<void>;
+  /**
+   * The coding-agent CLIs the sandbox image carries (its `telecoder.coding-agents` label), or
+   * undefined when that is not known yet (the image is built at the first session). Optional.
+   */
+  installedAgents?(): Promise<ReadonlySet<string> | undefined>;
   /** Prepares in the background what the next sandbox needs (called after the sweep). Optional. */
   warm?(): void;
   /** Lets go of what the runtime runs besides sandboxes (the egress proxy). Called at shutdown. Optional. */

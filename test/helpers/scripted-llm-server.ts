@@ -1,18 +1,32 @@
 /**
- * A real HTTP server on 127.0.0.1 that plays an LLM from a script, in both wire formats: Anthropic
- * Messages (POST /v1/messages) and OpenAI Chat Completions (POST /v1/chat/completions), both
- * non-streaming. Each request takes the next step of the script. Every request body is recorded so
- * tests can assert on what the model was sent.
+ * A real HTTP server on 127.0.0.1 that plays an LLM from a script, in three wire formats: Anthropic
+ * Messages (POST /v1/messages), OpenAI Chat Completions (POST /v1/chat/completions) and OpenAI
+ * Responses (POST /v1/responses), each as JSON or, when the body says `stream: true`, as the
+ * provider's server-sent events (scripted-llm-wire.ts). Each request takes the next step of the
+ * script; a step may be a function of the request, to answer side requests. Every request body is
+ * recorded so tests can assert on what the model was sent. GET /v1/models lists two models and
+ * takes no step.
  */
-import { randomBytes } from 'node:crypto';
 import { createServer, type ServerResponse } from 'node:http';
 import { listenOnLoopback } from './listen-on-loopback.js';
 import { readBody } from './stand-in-http.js';
+import {
+  anthropicEvents,
+  anthropicMessage,
+  chatCompletion,
+  chatEvents,
+  responsesBody,
+  responsesEvents,
+  wireId,
+  type WireReply,
+} from './scripted-llm-wire.js';
 
-export type WireFormat = 'anthropic' | 'openai';
+export type WireFormat = 'anthropic' | 'openai' | 'responses';
 
 export interface RecordedRequest {
   format: WireFormat;
+  /** Path and query string, as the request line had them. */
+  url: string;
   // Loosely typed on purpose: tests dig into two providers' bodies.
   body: any;
   headers: Record<string, string | string[] | undefined>;
@@ -71,7 +85,7 @@ export interface ScriptedLLM {
   url: string;
   /** For AnthropicClient's baseURL: the SDK appends /v1/messages. */
   anthropicBaseUrl: string;
-  /** For OpenAIClient's baseURL: `${url}/v1`. */
+  /** For OpenAIClient's baseURL, `${url}/v1`: the SDK appends /chat/completions or /responses. */
   openaiBaseUrl: string;
   requests: RecordedRequest[];
   /** Steps not yet used. */
@@ -83,9 +97,7 @@ function isFault(step: ScriptedResponse): step is ScriptedFault {
   return typeof (step as ScriptedFault).status === 'number';
 }
 
-function id(prefix: string): string {
-  return `${prefix}${randomBytes(12).toString('hex')}`;
-}
+const id = wireId;
 
 function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = typeof body === 'string' ? body : JSON.stringify(body);
@@ -98,81 +110,71 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
 }
 
 function errorBody(format: WireFormat, message: string, type = 'api_error'): unknown {
+  // Chat Completions and Responses share OpenAI's error shape.
   return format === 'anthropic'
     ? { type: 'error', error: { type, message } }
     : { error: { message, type, param: null, code: null } };
 }
 
-function anthropicReply(reply: ScriptedReply, request: RecordedRequest, usage: ScriptedLLMOptions['usage']) {
-  const content: unknown[] = [];
-  if (reply.text !== undefined) content.push({ type: 'text', text: reply.text, citations: null });
-  for (const call of reply.toolCalls ?? []) {
-    content.push({ type: 'tool_use', id: id('toolu_'), name: call.name, input: call.arguments });
-  }
-  const hasCalls = (reply.toolCalls?.length ?? 0) > 0;
-  const stop = reply.stopReason ?? (hasCalls ? 'tool_use' : 'end');
-  const tokens = reply.usage === undefined ? usage : reply.usage;
+/** Settles a scripted reply: the model, the stop reason and the usage it reports. */
+function settle(reply: ScriptedReply, request: RecordedRequest, usage: ScriptedLLMOptions['usage']): WireReply {
+  const toolCalls = (reply.toolCalls ?? []).map((call) => ({
+    name: call.name,
+    argumentsText: typeof call.arguments === 'string' ? call.arguments : JSON.stringify(call.arguments),
+    input: call.arguments,
+  }));
   return {
-    id: id('msg_'),
-    type: 'message',
-    role: 'assistant',
     model: reply.model ?? request.body?.model ?? 'scripted',
-    content,
-    stop_reason: stop === 'end' ? 'end_turn' : stop,
-    stop_sequence: null,
-    ...(tokens
-      ? {
-          usage: {
-            input_tokens: tokens.inputTokens,
-            output_tokens: tokens.outputTokens,
-            cache_creation_input_tokens: 0,
-            cache_read_input_tokens: 0,
-          },
-        }
-      : {}),
+    ...(reply.text !== undefined ? { text: reply.text } : {}),
+    toolCalls,
+    stop: reply.stopReason ?? (toolCalls.length > 0 ? 'tool_use' : 'end'),
+    usage: (reply.usage === undefined ? usage : reply.usage) ?? null,
   };
 }
 
-function openaiReply(reply: ScriptedReply, request: RecordedRequest, usage: ScriptedLLMOptions['usage']) {
-  const calls = (reply.toolCalls ?? []).map((call) => ({
-    id: id('call_'),
-    type: 'function',
-    function: {
-      name: call.name,
-      arguments: typeof call.arguments === 'string' ? call.arguments : JSON.stringify(call.arguments),
-    },
-  }));
-  const stop = reply.stopReason ?? (calls.length > 0 ? 'tool_use' : 'end');
-  const tokens = reply.usage === undefined ? usage : reply.usage;
-  return {
-    id: id('chatcmpl-'),
-    object: 'chat.completion',
-    created: Math.floor(Date.now() / 1000),
-    model: reply.model ?? request.body?.model ?? 'scripted',
-    choices: [
-      {
-        index: 0,
-        message: {
-          role: 'assistant',
-          content: reply.text ?? null,
-          refusal: null,
-          ...(calls.length > 0 ? { tool_calls: calls } : {}),
-        },
-        finish_reason: stop === 'tool_use' ? 'tool_calls' : stop === 'max_tokens' ? 'length' : 'stop',
-        logprobs: null,
-      },
-    ],
-    ...(tokens
-      ? {
-          usage: {
-            prompt_tokens: tokens.inputTokens,
-            completion_tokens: tokens.outputTokens,
-            total_tokens: tokens.inputTokens + tokens.outputTokens,
-          },
-        }
-      : {}),
-  };
+function replyBody(format: WireFormat, reply: WireReply, request: RecordedRequest): unknown {
+  if (format === 'anthropic') return anthropicMessage(reply);
+  if (format === 'openai') return chatCompletion(reply);
+  return responsesBody(reply, request.body);
 }
+
+function replyEvents(format: WireFormat, reply: WireReply, request: RecordedRequest): string[] {
+  if (format === 'anthropic') return anthropicEvents(reply);
+  if (format === 'openai') return chatEvents(reply, request.body?.stream_options?.include_usage === true);
+  return responsesEvents(reply, request.body);
+}
+
+/** Writes the events one by one, yielding between them, so they reach the client as a stream. */
+async function sendEvents(res: ServerResponse, events: string[]): Promise<void> {
+  res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'request-id': id('req_') });
+  res.flushHeaders();
+  for (const event of events) {
+    if (res.destroyed) return;
+    res.write(event);
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+  res.end();
+}
+
+/** GET /v1/models in a shape both SDKs read (Anthropic's and OpenAI's fields side by side). */
+function modelList(): unknown {
+  const models = ['scripted-model', 'scripted-model-large'].map((name) => ({
+    id: name,
+    type: 'model',
+    object: 'model',
+    display_name: name,
+    created_at: '2025-01-01T00:00:00Z',
+    created: 1735689600,
+    owned_by: 'scripted',
+  }));
+  return { object: 'list', data: models, has_more: false, first_id: models[0]?.id, last_id: models.at(-1)?.id };
+}
+
+const ROUTES: Record<string, WireFormat> = {
+  '/v1/messages': 'anthropic',
+  '/v1/chat/completions': 'openai',
+  '/v1/responses': 'responses',
+};
 
 export async function startScriptedLLM(script: ScriptStep[], options: ScriptedLLMOptions = {}): Promise<ScriptedLLM> {
   const usage = options.usage ?? { inputTokens: 100, outputTokens: 20 };
@@ -184,12 +186,11 @@ export async function startScriptedLLM(script: ScriptStep[], options: ScriptedLL
   const server = createServer((req, res) => {
     void (async () => {
       const path = (req.url ?? '').split('?')[0];
-      const format: WireFormat | undefined =
-        req.method === 'POST' && path === '/v1/messages'
-          ? 'anthropic'
-          : req.method === 'POST' && path === '/v1/chat/completions'
-            ? 'openai'
-            : undefined;
+      if (req.method === 'GET' && path === '/v1/models') {
+        sendJson(res, 200, modelList());
+        return;
+      }
+      const format: WireFormat | undefined = req.method === 'POST' && path ? ROUTES[path] : undefined;
       if (!format) {
         sendJson(res, 404, { error: { message: `scripted LLM: no route for ${req.method} ${req.url}` } });
         return;
@@ -202,7 +203,7 @@ export async function startScriptedLLM(script: ScriptStep[], options: ScriptedLL
         sendJson(res, 400, errorBody(format, 'scripted LLM: the request body is not JSON', 'invalid_request_error'));
         return;
       }
-      const recorded: RecordedRequest = { format, body, headers: req.headers, fate: 'open' };
+      const recorded: RecordedRequest = { format, url: req.url ?? '', body, headers: req.headers, fate: 'open' };
       requests.push(recorded);
       // The response closing before it was finished means the client hung up on it (an abort),
       // unless the server is closing its own connections.
@@ -244,7 +245,12 @@ export async function startScriptedLLM(script: ScriptStep[], options: ScriptedLL
         sendJson(res, response.status, faultBody, response.headers);
         return;
       }
-      sendJson(res, 200, format === 'anthropic' ? anthropicReply(response, recorded, usage) : openaiReply(response, recorded, usage));
+      const reply = settle(response, recorded, usage);
+      if ((body as { stream?: unknown } | null)?.stream === true) {
+        await sendEvents(res, replyEvents(format, reply, recorded));
+        return;
+      }
+      sendJson(res, 200, replyBody(format, reply, recorded));
     })().catch((error: unknown) => {
       if (!res.headersSent) sendJson(res, 500, { error: { message: `scripted LLM crashed: ${String(error)}` } });
     });

@@ -3,12 +3,13 @@ import { posix } from 'node:path';
 import { Writable, type Duplex, type Readable } from 'node:stream';
 import type Dockerode from 'dockerode';
 import type { Logger } from '../../logger.js';
-import type { ExecOptions, ExecResult, ExecStream, Sandbox, SandboxExit } from '../runtime.js';
+import type { ExecOptions, ExecResult, ExecStream, LoopbackService, Sandbox, SandboxExit } from '../runtime.js';
 import { execExitCode } from './exec-exit-code.js';
 import { streamExecOutput } from './exec-stream.js';
 import type { DiskUsageMeter } from './disk-usage.js';
 import { DiskWatchdog } from './disk-watchdog.js';
 import { execWithInput, type ExecWithInputResult } from './exec-with-input.js';
+import { openLoopbackTunnel } from './loopback-tunnel.js';
 import { writeFileArgv } from './write-file-script.js';
 
 export const SANDBOX_USER = '1000:1000';
@@ -394,6 +395,35 @@ export class DockerSandbox implements Sandbox {
       if (reason !== null) throw new SandboxStoppedError(this.sessionId, reason);
     }
     throw new Error(describeWriteFailure(target, result));
+  }
+
+  /**
+   * One `docker exec` of a relay that listens inside the sandbox and carries each connection over
+   * its stdin/stdout (see loopback-tunnel.ts), as the sandbox user. The relay is tagged like an
+   * exec, so close() can kill it even when it does not exit by itself.
+   */
+  async serveLoopbackPort(port: number, onConnection: (socket: Duplex) => void): Promise<LoopbackService> {
+    if (this.stopped || this.stopReason) throw new SandboxStoppedError(this.sessionId, this.exit?.reason ?? this.stopReason);
+    const execId = randomUUID();
+    try {
+      return await openLoopbackTunnel({
+        docker: this.docker,
+        container: this.container,
+        port,
+        onConnection,
+        user: SANDBOX_USER,
+        env: [`${EXEC_ID_ENV}=${execId}`],
+        kill: () => this.killExecProcesses(execId),
+        explainEnd: async (detail) => {
+          const reason = await this.stoppedReason(1_000);
+          return reason === null ? new Error(detail) : new SandboxStoppedError(this.sessionId, reason);
+        },
+        logger: this.logger,
+        label: this.sessionId,
+      });
+    } catch (error) {
+      throw await this.translateGone(error);
+    }
   }
 
   destroy(): Promise<void> {
