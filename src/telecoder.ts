@@ -1,6 +1,10 @@
 import { join } from 'node:path';
 import { BuiltinAgent } from './agent/builtin-agent.js';
 import type { CodingAgent } from './agent/coding-agent.js';
+import { AgentCatalogue } from './agent/agent-catalogue.js';
+import { externalAgents } from './agent/external/external-agents.js';
+import { createGatewayFromConfig } from './gateway/gateway-from-config.js';
+import type { LLMGateway } from './gateway/llm-gateway-types.js';
 import { loadConfig, type Config } from './config/config.js';
 import { writeGitHubAppEnv } from './config/github-app-env-file.js';
 import { Engine } from './engine/engine.js';
@@ -17,7 +21,7 @@ import { createApiHandler } from './http/api-handler.js';
 import { createDashboardHandler } from './server/dashboard-handler.js';
 import { packageVersion } from './cli/package-version.js';
 import type { LLMClient } from './llm/client.js';
-import { createLLMClient } from './llm/create-llm-client.js';
+import { configuredProvider, createLLMClient } from './llm/create-llm-client.js';
 import { createLogger, type Logger } from './logger.js';
 import { defaultPipeline } from './pipeline/default-pipeline.js';
 import type { Pipeline } from './pipeline/pipeline.js';
@@ -168,18 +172,29 @@ export class TeleCoderBuilder {
     const llm = this.#llm ?? cachedLLMFactory(config);
     const pipeline =
       typeof this.#pipeline === 'function' ? this.#pipeline(defaultPipeline(config.pipeline.stages)) : this.#pipeline;
-    const agent = this.#agent ?? new BuiltinAgent();
+    const gateway = this.#agent ? undefined : createGatewayFromConfig(config, logger);
+    const agents = new AgentCatalogue(
+      this.#agent
+        ? // A custom agent is the only one: sessions naming another are refused.
+          { agents: [this.#agent], defaultChoice: this.#agent.name, provider: () => configuredProvider(config.llm) }
+        : {
+            agents: [new BuiltinAgent(), ...externalAgents({ gateway: gateway!, config })],
+            defaultChoice: config.agent.name,
+            provider: () => configuredProvider(config.llm),
+          },
+    );
     const mirrors = new RepoMirrors({ dir: join(config.dataDir, 'mirrors') });
     const engine = new Engine({
       store,
       bus,
       runtime,
       providers,
-      agentName: agent.name,
+      agents,
+      allowedModels: config.llm.allowedModels,
       llm,
       mirrors,
       // The configuration becomes each session's parts here, not in the engine.
-      parts: sessionParts({ config, runtime, providers, agent, llm, mirrors, pipeline: pipeline ?? defaultPipeline(config.pipeline.stages) }),
+      parts: sessionParts({ config, runtime, providers, agents, llm, mirrors, pipeline: pipeline ?? defaultPipeline(config.pipeline.stages) }),
       config,
       logger,
       ...(this.#chatReapIntervalMs !== undefined ? { chatReapIntervalMs: this.#chatReapIntervalMs } : {}),
@@ -198,6 +213,7 @@ export class TeleCoderBuilder {
       handlers: this.#handlers,
       githubWriteLimiter,
       channels: [...this.#channels, ...builtInChannels(config)],
+      ...(gateway ? { gateway } : {}),
       ...(sweepLegacy ? { sweepLegacy } : {}),
     });
   }
@@ -247,6 +263,8 @@ interface TeleCoderParts {
   /** Removes sandboxes an older TeleCoder left under the label it derived from the data dir's path. */
   sweepLegacy?: () => Promise<unknown>;
   channels: ChannelFactory[];
+  /** Holds the LLM keys for external agents; closed (every grant revoked) at stop. */
+  gateway?: LLMGateway;
 }
 
 /** A composed application: the engine plus the one HTTP server for the API and webhooks. */
@@ -261,6 +279,7 @@ export class TeleCoder {
   readonly #githubWriteLimiter: GitHubWriteLimiter;
   readonly #sweepLegacy: (() => Promise<unknown>) | undefined;
   readonly #channelFactories: ChannelFactory[];
+  readonly #gateway: LLMGateway | undefined;
   #channels: Channel[] = [];
   #http?: RunningHttpServer;
   #reporter?: TrackingCommentReporter;
@@ -277,6 +296,12 @@ export class TeleCoder {
     this.#githubWriteLimiter = parts.githubWriteLimiter;
     this.#sweepLegacy = parts.sweepLegacy;
     this.#channelFactories = parts.channels;
+    this.#gateway = parts.gateway;
+  }
+
+  /** The key-holding LLM gateway external agents use (undefined when a custom agent replaced them). */
+  get gateway(): LLMGateway | undefined {
+    return this.#gateway;
   }
 
   /** The chat doors this app started. */
@@ -381,6 +406,7 @@ export class TeleCoder {
       ),
     );
     await this.engine.close();
+    await this.#gateway?.close().catch((error: unknown) => this.logger.warn({ err: error }, 'could not close the LLM gateway'));
     // Sessions the shutdown interrupted have ended: their doors tell the people who asked.
     await Promise.all(
       this.#channels.map((channel) =>

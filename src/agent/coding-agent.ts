@@ -2,7 +2,11 @@ import type { LLMClient } from '../llm/client.js';
 import type { TokenUsage } from '../model/session.js';
 import type { Sandbox } from '../sandbox/runtime.js';
 
-export type AgentEventType = 'output' | 'tool' | 'usage';
+/**
+ * `usage`: the run's totals so far (TokenUsage); `request-usage`: one LLM request's own tokens and
+ * model (GatewayUsage), from agents whose requests go through the gateway.
+ */
+export type AgentEventType = 'output' | 'tool' | 'usage' | 'request-usage';
 
 export interface AgentRunInput {
   sandbox: Sandbox;
@@ -16,6 +20,11 @@ export interface AgentRunInput {
   commandTimeoutMs: number;
   /** Aborts the LLM call in flight and the loop (stop). */
   signal: AbortSignal;
+  /**
+   * Why the session may not spend more (its budget is reached), or null. Asked before each LLM
+   * request an external agent makes through the gateway.
+   */
+  spendingRefusal?(): string | null;
   onEvent(type: AgentEventType, data: unknown): void;
 }
 

@@ -10,6 +10,7 @@ import { hostVariable, urlVariable } from './url-variable.js';
 import { parsePriceOverrides, type PriceTable } from '../pipeline/pricing.js';
 import { parseStageNames, type BuiltinStageName } from '../pipeline/stage-names.js';
 import { LOG_FORMATS, type LogFormat } from '../log-format.js';
+import { CODING_AGENT_CHOICES, type CodingAgentChoice } from '../agent/agent-names.js';
 
 /**
  * Every setting TeleCoder reads from the environment, parsed once at start-up. The names of the
@@ -60,6 +61,8 @@ export interface Config {
     /** Retries of a failed LLM request (429, 5xx, connection errors) before the session fails. */
     maxRetries: number;
     requestTimeoutMs: number;
+    /** TELECODER_ALLOWED_MODELS: the only models sessions and external agents may use (empty: any). */
+    allowedModels: string[];
   };
 
   sandbox: {
@@ -102,9 +105,12 @@ export interface Config {
   allowWorkflowChanges: boolean;
 
   agent: {
-    name: string;
+    /** TELECODER_CODING_AGENT: the agent sessions get unless they ask for another. */
+    name: CodingAgentChoice;
     maxTurns: number;
     commandTimeoutMs: number;
+    /** TELECODER_AGENT_TIMEOUT: how long an external agent's (Claude Code, OpenCode, Codex) run may take. */
+    externalTimeoutMs: number;
   };
 
   /** The task pipeline (see README "Pipeline"). */
@@ -339,10 +345,15 @@ const envSchema = z.object({
   TELECODER_SANDBOX_PIDS: int('TELECODER_SANDBOX_PIDS', 512),
   TELECODER_SANDBOX_TIMEOUT: duration('TELECODER_SANDBOX_TIMEOUT', '60m'),
   TELECODER_CODING_AGENT: z
-    .enum(['builtin', ''], {
-      error: () => 'TELECODER_CODING_AGENT must be "builtin": the built-in agent is the one this version ships',
+    .enum([...CODING_AGENT_CHOICES, ''], {
+      error: () => `TELECODER_CODING_AGENT must be one of ${CODING_AGENT_CHOICES.map((name) => `"${name}"`).join(', ')}`,
     })
     .optional(),
+  TELECODER_AGENT_TIMEOUT: duration('TELECODER_AGENT_TIMEOUT', '30m'),
+  TELECODER_ALLOWED_MODELS: z
+    .string()
+    .optional()
+    .transform((value) => (value ?? '').split(/[\s,]+/).filter(Boolean)),
   TELECODER_MAX_TURNS: int('TELECODER_MAX_TURNS', 60),
   TELECODER_COMMAND_TIMEOUT: duration('TELECODER_COMMAND_TIMEOUT', '10m'),
   TELECODER_SETUP_TIMEOUT: duration('TELECODER_SETUP_TIMEOUT', '10m'),
@@ -557,6 +568,7 @@ export function loadConfig(processEnv: NodeJS.ProcessEnv = process.env): Config 
       plannerModel: e.TELECODER_PLANNER_MODEL,
       maxRetries: e.TELECODER_LLM_MAX_RETRIES,
       requestTimeoutMs: e.TELECODER_LLM_TIMEOUT,
+      allowedModels: e.TELECODER_ALLOWED_MODELS,
     },
     sandbox: {
       image: e.TELECODER_DOCKER_IMAGE ?? 'telecoder-sandbox',
@@ -578,6 +590,7 @@ export function loadConfig(processEnv: NodeJS.ProcessEnv = process.env): Config 
       name: e.TELECODER_CODING_AGENT || 'builtin',
       maxTurns: e.TELECODER_MAX_TURNS,
       commandTimeoutMs: e.TELECODER_COMMAND_TIMEOUT,
+      externalTimeoutMs: e.TELECODER_AGENT_TIMEOUT,
     },
     pipeline: {
       stages: e.TELECODER_STAGES,

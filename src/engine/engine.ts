@@ -28,6 +28,8 @@ import { runTask } from './run-task.js';
 import { RunningSessions, type AbortReason } from './running-sessions.js';
 import type { SessionParts } from './session-parts.js';
 import type { ChatPullRequest, SessionService } from './session-service.js';
+import type { AgentCatalogue } from '../agent/agent-catalogue.js';
+import { CODING_AGENT_NAMES } from '../agent/agent-names.js';
 import { providerFor, validateTaskRequest } from './validate-task-request.js';
 
 export type EngineConfig = Pick<
@@ -41,8 +43,10 @@ export interface EngineOptions {
   runtime: Runtime;
   /** Asked in order; the first whose handles(repo) is true serves the repository (checked at submit). */
   providers: GitProvider[];
-  /** The agent's name: a request naming another is refused. */
-  agentName: string;
+  /** The agents sessions may run; a request naming another is refused. */
+  agents: AgentCatalogue;
+  /** TELECODER_ALLOWED_MODELS: a session asking for another model is refused (empty or absent: any). */
+  allowedModels?: string[];
   /** Returns the LLM client for a session's model (undefined: the configured default). */
   llm: (model?: string) => LLMClient;
   /** What each session runs with, made from the configuration by the builder. */
@@ -210,35 +214,44 @@ export class Engine implements SessionService {
   }
 
   /** What submit and preflight both refuse; cheap and synchronous, so every door gets it. */
-  #checkRequest(request: TaskRequest): { repo: string; provider: GitProvider; llm: LLMClient } {
+  #checkRequest(request: TaskRequest): { repo: string; provider: GitProvider; llm: LLMClient; agent: string } {
     validateTaskRequest(request);
     const repo = request.repo.trim();
     const provider = providerFor(repo, this.#options.providers, this.#options.config.allowLocalRepos);
-    const { agentName } = this.#options;
-    if (request.agent !== undefined && request.agent !== agentName) {
-      throw new TeleCoderError(`agent "${request.agent}" is not available on this server; it runs the "${agentName}" agent (leave agent out to use it)`);
-    }
+    const agent = this.#options.agents.resolve(request.agent);
     // Made now, model given or not: a server without an LLM key says so (503) instead of storing
     // a session that can only fail.
     const llm = this.#options.llm(request.model);
-    return { repo, provider, llm };
+    const allowed = this.#options.allowedModels ?? [];
+    if (allowed.length > 0 && !allowed.includes(llm.model)) {
+      throw new TeleCoderError(`model "${llm.model}" is not allowed on this server; TELECODER_ALLOWED_MODELS lists ${allowed.join(', ')}`);
+    }
+    return { repo, provider, llm, agent };
   }
 
   async preflight(request: TaskRequest, signal?: AbortSignal): Promise<void> {
-    const { repo, provider } = this.#checkRequest(request);
+    const { repo, provider, agent } = this.#checkRequest(request);
     await provider.check?.(repo, signal);
     try {
       await this.#options.runtime.ping();
     } catch (error) {
       throw new NotConfiguredError(`no session can start: ${errorMessage(error)}`, { cause: error });
     }
+    if (agent !== 'builtin' && (CODING_AGENT_NAMES as readonly string[]).includes(agent)) {
+      // Known only once the image exists; a session on an image without it fails with the same words.
+      const installed = await this.#options.runtime.installedAgents?.().catch(() => undefined);
+      if (installed && !installed.has(agent)) {
+        throw new TeleCoderError(
+          `agent "${agent}" is not installed in the sandbox image; build the image with INSTALL_CODING_AGENTS=true (the default, see sandbox/README.md) or choose another agent`,
+        );
+      }
+    }
   }
 
   submit(request: TaskRequest): Session {
     const { store } = this.#options;
-    const { repo, llm } = this.#checkRequest(request);
+    const { repo, llm, agent } = this.#checkRequest(request);
     const mode = request.mode ?? 'task';
-    const { agentName } = this.#options;
     if (!this.#accepting) {
       throw new TeleCoderError('the server is shutting down and takes no new work; try again in a moment', 503);
     }
@@ -250,7 +263,7 @@ export class Engine implements SessionService {
       mode,
       // A revision works on the pull request's own branch; everything else on telecoder/<id>.
       branch: request.options?.revision?.headBranch ?? branchFor(id),
-      agent: agentName,
+      agent,
       model: request.model ?? llm.model,
       origin: request.origin ?? { kind: 'api' },
       options: request.options ?? {},

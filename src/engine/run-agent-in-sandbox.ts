@@ -1,4 +1,5 @@
 import type { AgentRunResult, CodingAgent } from '../agent/coding-agent.js';
+import type { GatewayUsage } from '../gateway/llm-gateway-types.js';
 import type { LLMClient } from '../llm/client.js';
 import type { SessionEventType, TokenUsage } from '../model/session.js';
 import type { Sandbox, SandboxExit, SandboxLimits } from '../sandbox/runtime.js';
@@ -48,6 +49,13 @@ export interface RunAgentContext {
   emit(type: SessionEventType, data: unknown): void;
   /** The agent's usage of this run so far (it starts at zero on every run). */
   onUsage(usage: TokenUsage): void;
+  /**
+   * One gateway request's usage, with the model that served it (external agents). Without it,
+   * requests are added into the run's totals given to onUsage.
+   */
+  onRequestUsage?(usage: GatewayUsage): void;
+  /** Why the session may not spend more, or null (external agents' gateway asks before each request). */
+  spendingRefusal?(): string | null;
 }
 
 /**
@@ -61,6 +69,7 @@ export async function runAgentInSandbox(deps: RunAgentDeps, context: RunAgentCon
   });
   // The agent's own promise is awaited through the race; keep a rejection of the loser quiet.
   died.catch(() => undefined);
+  const requests: TokenUsage = { inputTokens: 0, outputTokens: 0, turns: 0 };
   const agentRun = deps.agent.run({
     sandbox,
     llm: deps.llm,
@@ -69,9 +78,19 @@ export async function runAgentInSandbox(deps: RunAgentDeps, context: RunAgentCon
     maxTurns: deps.agentLimits.maxTurns,
     commandTimeoutMs: deps.agentLimits.commandTimeoutMs,
     signal: context.signal,
+    ...(context.spendingRefusal ? { spendingRefusal: context.spendingRefusal } : {}),
     onEvent: (type, data) => {
       if (type === 'usage') context.onUsage(data as TokenUsage);
-      else context.emit(type, data);
+      else if (type === 'request-usage') {
+        const request = data as GatewayUsage;
+        if (context.onRequestUsage) context.onRequestUsage(request);
+        else {
+          requests.inputTokens += request.inputTokens;
+          requests.outputTokens += request.outputTokens;
+          requests.turns += 1;
+          context.onUsage({ ...requests });
+        }
+      } else context.emit(type, data);
     },
   });
   agentRun.catch(() => undefined);

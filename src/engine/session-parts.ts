@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import type { CodingAgent } from '../agent/coding-agent.js';
+import type { AgentCatalogue } from '../agent/agent-catalogue.js';
 import type { Config } from '../config/config.js';
 import type { RepoMirrors } from '../git/repo-mirrors.js';
 import type { GitProvider } from '../gitprovider/provider.js';
@@ -25,7 +25,8 @@ export interface SessionPartsOptions {
   runtime: Runtime;
   /** Asked in order; the first whose handles(repo) is true serves the repository. */
   providers: GitProvider[];
-  agent: CodingAgent;
+  /** The agents; each session runs the one it recorded. */
+  agents: AgentCatalogue;
   /** The LLM client for a model (undefined: the configured default). */
   llm: (model?: string) => LLMClient;
   mirrors: RepoMirrors;
@@ -44,7 +45,7 @@ export function sessionParts(options: SessionPartsOptions): SessionParts {
   return (session, logger) => ({
     runtime: options.runtime,
     provider: providerFor(session.repo, options.providers, config.allowLocalRepos),
-    agent: options.agent,
+    agent: options.agents.agentFor(session.agent),
     llm: options.llm(session.model ?? undefined),
     logger,
     workspacesDir: join(config.dataDir, 'workspaces'),

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { CODING_AGENT_CHOICES, type CodingAgentChoice } from '../agent/agent-names.js';
 
 /** Where a repository configures TeleCoder (read by Probot's `context.config('telecoder.yml')`). */
 export const REPO_CONFIG_PATH = '.github/telecoder.yml';
@@ -23,6 +24,8 @@ export interface RepoConfig {
    * unless the server sets TELECODER_ALLOW_WORKFLOW_CHANGES).
    */
   allowWorkflowChanges?: boolean;
+  /** The coding agent for this repository's sessions (builtin, claude-code, opencode, codex, auto). */
+  agent?: CodingAgentChoice;
 }
 
 export const DEFAULT_REPO_CONFIG: Readonly<RepoConfig> = Object.freeze({ triggerLabel: 'telecoder', draft: false });
@@ -74,6 +77,7 @@ const FIELDS = {
       error: `must be at most ${REPO_CONFIG_LIMITS.instructions.toLocaleString('en-US')} characters; shorten it or point to a file in the repository`,
     }),
   allowWorkflowChanges: z.boolean({ error: 'must be true or false' }),
+  agent: z.enum(CODING_AGENT_CHOICES, { error: `must be one of ${CODING_AGENT_CHOICES.join(', ')}` }),
 } satisfies Record<keyof RepoConfig, z.ZodType>;
 
 const KNOWN_KEYS = Object.keys(FIELDS) as (keyof RepoConfig)[];

@@ -12,7 +12,7 @@ describe('loadConfig', () => {
     expect(config.sandbox).toMatchObject({ image: 'telecoder-sandbox', egress: 'registries', egressAllow: [], pids: 512, cpus: 2 });
     expect(config.sandbox.memoryBytes).toBe(4 * 1024 ** 3);
     expect(config.sandbox.wallClockMs).toBe(60 * 60 * 1000);
-    expect(config.agent).toEqual({ name: 'builtin', maxTurns: 60, commandTimeoutMs: 10 * 60 * 1000 });
+    expect(config.agent).toEqual({ name: 'builtin', maxTurns: 60, commandTimeoutMs: 10 * 60 * 1000, externalTimeoutMs: 30 * 60 * 1000 });
     expect(config.maxConcurrent).toBe(2);
     expect(config.maxRevisions).toBe(1);
     expect(config.maxSubtasks).toBe(5);
@@ -44,7 +44,7 @@ describe('loadConfig', () => {
     expect(load).toThrow(/TELECODER_SANDBOX_MEMORY must be a size like 512mb or 2gb \(got "lots"\)/);
     expect(load).toThrow(/TELECODER_MAX_CONCURRENT must be a whole number ≥ 1 \(got "0"\)/);
     expect(() => loadConfig({ TELECODER_LLM_PROVIDER: 'gemini' })).toThrow(/"anthropic" or "openai"/);
-    expect(() => loadConfig({ TELECODER_CODING_AGENT: 'codex' })).toThrow(/TELECODER_CODING_AGENT must be "builtin"/);
+    expect(() => loadConfig({ TELECODER_CODING_AGENT: 'aider' })).toThrow(/TELECODER_CODING_AGENT must be one of "builtin", "claude-code"/);
   });
 
   it('refuses to listen beyond loopback without an API token', () => {

@@ -18,6 +18,7 @@ const READ_ELSEWHERE: Record<string, string> = {
   TELECODER_SERVER_BASE_IMAGE: "docker/compose.yml: the server image's BASE_IMAGE build argument",
   DOCKER_GID: "docker/compose.yml: the Docker socket's group, given to the server's user",
   EXTRA_CA_CERTS: 'docker/compose.yml: a build argument of the server image (a proxy CA)',
+  ANTHROPIC_AUTH_TOKEN: "Claude Code's own variable inside the sandbox, holding the session's gateway token (docs/agents.md)",
 };
 /** Read by the CLI: documented like the server's settings. */
 const CLI_VARIABLES = ['TELECODER_SERVER', 'TELECODER_TIMEOUT'];

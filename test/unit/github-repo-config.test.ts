@@ -43,6 +43,13 @@ describe('parseRepoConfig', () => {
     ]);
   });
 
+  it('reads the agent a repository asks for, and ignores a name no server runs', () => {
+    expect(parseRepoConfig({ agent: 'codex' })).toEqual({ config: { ...defaults, agent: 'codex' }, warnings: [] });
+    const { config, warnings } = parseRepoConfig({ agent: 'aider' });
+    expect(config).toEqual(defaults);
+    expect(warnings.join('\n')).toMatch(/agent.*must be one of builtin, claude-code, opencode, codex, auto/);
+  });
+
   it('treats a key with no value as absent', () => {
     expect(parseRepoConfig({ baseBranch: null, draft: null })).toEqual({ config: defaults, warnings: [] });
   });
@@ -89,7 +96,7 @@ describe('parseRepoConfig', () => {
     expect(config).toEqual({ triggerLabel: 'telecoder', draft: true });
     expect(warnings).toEqual([
       '.github/telecoder.yml: unknown setting `trigger_label`; did you mean `triggerLabel`? It was ignored.',
-      '.github/telecoder.yml: unknown setting `colour` was ignored; the settings are `triggerLabel`, `baseBranch`, `draft`, `maxRevisions`, `setupCommands`, `testCommands`, `instructions`, `allowWorkflowChanges`.',
+      '.github/telecoder.yml: unknown setting `colour` was ignored; the settings are `triggerLabel`, `baseBranch`, `draft`, `maxRevisions`, `setupCommands`, `testCommands`, `instructions`, `allowWorkflowChanges`, `agent`.',
     ]);
   });
 

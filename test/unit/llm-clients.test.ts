@@ -348,6 +348,7 @@ describe('createLLMClient', () => {
     openaiBaseUrl: undefined,
     model: undefined,
     plannerModel: undefined,
+    allowedModels: [],
     maxRetries: 0,
     requestTimeoutMs: 10_000,
   };

@@ -152,6 +152,7 @@ async function buildRequest(input: {
     // Read from the default branch before the agent starts, so the agent cannot grant it itself.
     ...(repoConfig.allowWorkflowChanges ? { allowWorkflowChanges: true } : {}),
   };
+  const agent = repoConfig.agent ? { agent: repoConfig.agent } : {};
   if (trigger.kind === 'pr-revision') {
     const [diff, reviewComments] = await Promise.all([
       fetchPullRequestDiff(github, where, trigger.prNumber),
@@ -162,7 +163,7 @@ async function buildRequest(input: {
       title: `address review feedback on #${trigger.prNumber}`,
       ...fromRepoConfig,
     };
-    return { repo, prompt: revisionPrompt({ where, trigger, diff, ...(reviewComments ? { reviewComments } : {}) }), options };
+    return { repo, ...agent, prompt: revisionPrompt({ where, trigger, diff, ...(reviewComments ? { reviewComments } : {}) }), options };
   }
   const options: TaskOptions = {
     issueNumber: trigger.issueNumber,
@@ -172,7 +173,7 @@ async function buildRequest(input: {
     ...(repoConfig.baseBranch ? { baseBranch: repoConfig.baseBranch } : {}),
     ...fromRepoConfig,
   };
-  return { repo, prompt: await issueTaskPrompt({ github, where, trigger, canWrite: input.canWrite }), options };
+  return { repo, ...agent, prompt: await issueTaskPrompt({ github, where, trigger, canWrite: input.canWrite }), options };
 }
 
 async function comment(github: GitHubApi, where: RepoCoordinates, number: number, body: string): Promise<number> {

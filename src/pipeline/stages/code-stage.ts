@@ -49,6 +49,17 @@ export class CodeStage implements PipelineStage {
           booked = { ...usage };
           context.recordLLM(this.name, llm.model, delta, turns);
         },
+        // An external agent's requests, each with the model that served it; they count toward the
+        // run's totals too, so the totals it reports at the end add nothing twice.
+        onRequestUsage: (request) => {
+          booked = {
+            inputTokens: booked.inputTokens + request.inputTokens,
+            outputTokens: booked.outputTokens + request.outputTokens,
+            turns: booked.turns + 1,
+          };
+          context.recordLLM(this.name, request.model, request, 1);
+        },
+        spendingRefusal: () => budget.exceeded(),
       },
     );
     try {

@@ -31,6 +31,9 @@ import { DockerSandbox, forceRemove, SANDBOX_USER, WORKSPACE_DIR, statusCodeOf }
 import { diskUsageMeter } from './disk-usage.js';
 import { isStorageQuotaUnsupported } from './storage-quota.js';
 
+/** The image label listing the coding-agent CLIs it carries (sandbox/Dockerfile). */
+const CODING_AGENTS_LABEL = 'telecoder.coding-agents';
+
 export const MANAGED_LABEL = 'telecoder.managed';
 export const SESSION_LABEL = 'telecoder.session';
 export const INSTANCE_LABEL = 'telecoder.instance';
@@ -355,6 +358,18 @@ export class DockerRuntime implements Runtime {
       return { EXTRA_CA_CERTS: await readFile(this.caCertsFile, 'utf8') };
     } catch (error) {
       throw new Error(`cannot read TELECODER_SANDBOX_CA_CERTS (${this.caCertsFile}): ${messageOf(error)}; give the path of a PEM file of CA certificates`, { cause: error });
+    }
+  }
+
+  async installedAgents(): Promise<ReadonlySet<string> | undefined> {
+    try {
+      const { Config } = await this.docker.getImage(this.image).inspect();
+      const label = Config?.Labels?.[CODING_AGENTS_LABEL];
+      // An image built before the label existed carries no agent CLIs.
+      return new Set((label ?? '').split(',').map((name) => name.trim()).filter(Boolean));
+    } catch (error) {
+      if (statusCodeOf(error) === 404) return undefined;
+      throw error;
     }
   }
 
