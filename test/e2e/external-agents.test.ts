@@ -233,6 +233,48 @@ describe('external coding agents in the sandbox, through the LLM gateway', () =>
     expect(status).toBe(401);
   }, 420_000);
 
+  it('TELECODER_AGENT_TIMEOUT stops an agent that runs too long, and the session says so', async () => {
+    const repo = harness.localRepo(PROJECT);
+    // The model never answers: only the time limit can end the run.
+    await harness.start({ script: Array.from({ length: 5 }, () => ({ hang: true })), env: { TELECODER_AGENT_TIMEOUT: '3s' } });
+    const { app } = harness;
+    const session = app.engine.submit({ repo, prompt: 'Create hello.txt', agent: 'claude-code' });
+    const done = await waitForFinal(app, session.id, 120_000);
+    expect(done.status).toBe('error');
+    expect(done.error).toMatch(/the claude-code agent did not finish within 3 s and was stopped; raise TELECODER_AGENT_TIMEOUT/);
+  }, 180_000);
+
+  it("the agent's own failure ends the session with its reason", async () => {
+    const repo = harness.localRepo(PROJECT);
+    const refusal = { status: 400, body: { type: 'error', error: { type: 'invalid_request_error', message: 'PROVIDER-SAYS-NO: this organization may not use the model' } } };
+    await harness.start({ script: Array.from({ length: 30 }, () => refusal) });
+    const { app } = harness;
+    const session = app.engine.submit({ repo, prompt: 'Create hello.txt', agent: 'claude-code' });
+    const done = await waitForFinal(app, session.id, 120_000);
+    expect(done.status).toBe('error');
+    expect(done.error).toMatch(/the claude-code agent reported a failure: .*PROVIDER-SAYS-NO/);
+  }, 180_000);
+
+  it('an agent the sandbox image does not carry is refused before anything is stored, or ends the session saying so', async () => {
+    // The test image without Codex: its binary removed and the label saying so.
+    const image = `${harness.image.split(':')[0]}:no-codex-${process.pid}`;
+    execFileSync('docker', ['build', '-q', '-t', image, '-'], {
+      input: `FROM ${harness.image}\nUSER 0:0\nRUN rm -f /usr/local/bin/codex\nUSER 1000:1000\nLABEL telecoder.coding-agents=claude-code,opencode\n`,
+    });
+    harness.onCleanup(() => void execFileSync('docker', ['rmi', '-f', image], { stdio: 'ignore' }));
+    const repo = harness.localRepo(PROJECT);
+    await harness.start({ script: [], provider: 'openai', env: { TELECODER_DOCKER_IMAGE: image } });
+    const answer = await callApi(harness.url, 'POST', '/api/sessions', { repo, prompt: 'x', agent: 'codex' });
+    expect(answer.status).toBe(400);
+    expect(answer.body.error).toMatch(/agent "codex" is not installed in the sandbox image; build the image with INSTALL_CODING_AGENTS=true/);
+    expect(harness.app.store.listSessions({}).length).toBe(0);
+    // A session that got past the door (an image replaced after it was queued) fails with the same reason.
+    const session = harness.app.engine.submit({ repo, prompt: 'x', agent: 'codex' });
+    const done = await waitForFinal(harness.app, session.id, 120_000);
+    expect(done.status).toBe('error');
+    expect(done.error).toMatch(/the codex agent is not installed in the sandbox image/);
+  }, 180_000);
+
   it('an unknown agent name gets a clear 400, and nothing is stored', async () => {
     await harness.start({ script: [] });
     const repo = harness.localRepo(PROJECT);
