@@ -1,4 +1,4 @@
-import { TeleCoderError } from '../errors.js';
+import { NotConfiguredError, TeleCoderError } from '../errors.js';
 import { CODING_AGENT_CHOICES, isCodingAgentChoice, resolveAgentChoice, type CodingAgentChoice } from './agent-names.js';
 import type { CodingAgent } from './coding-agent.js';
 
@@ -25,12 +25,21 @@ export class AgentCatalogue {
     this.#options = options;
   }
 
-  /** The agent's name for a request; throws a 400 for a name this server cannot run. */
+  /**
+   * The agent's name for a request; throws a 400 for a name this server cannot run, and a 503 for
+   * an agent that needs a provider key the server lacks.
+   */
   resolve(requested: string | undefined): string {
     const choice = requested?.trim() || this.#options.defaultChoice;
-    if (this.#agents.has(choice)) return choice;
+    const agent = this.#agents.get(choice);
+    if (agent) {
+      const missing = agent.unavailableReason?.();
+      if (missing) throw new NotConfiguredError(missing);
+      return choice;
+    }
     if (choice === 'auto') {
-      const name = resolveAgentChoice('auto', this.#options.provider(), new Set(this.#agents.keys()));
+      const ready = new Set([...this.#agents.values()].filter((candidate) => !candidate.unavailableReason?.()).map((candidate) => candidate.name));
+      const name = resolveAgentChoice('auto', this.#options.provider(), ready);
       return this.#agents.has(name) ? name : [...this.#agents.keys()][0]!;
     }
     const available = [...this.#agents.keys(), 'auto'].map((name) => `"${name}"`).join(', ');

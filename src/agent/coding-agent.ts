@@ -37,5 +37,7 @@ export interface AgentRunResult {
 /** Does the work inside a sandbox. The built-in one is a tool-calling loop run from the server. */
 export interface CodingAgent {
   readonly name: string;
+  /** Why this agent cannot run on this server (a provider key it needs is missing), or undefined. */
+  unavailableReason?(): string | undefined;
   run(input: AgentRunInput): Promise<AgentRunResult>;
 }

@@ -100,6 +100,8 @@ function gitShow(repo: string, ref: string): string {
 
 interface AgentCase {
   agent: 'claude-code' | 'opencode' | 'codex';
+  /** Chosen by TELECODER_CODING_AGENT=auto (the server's key decides) instead of by the session. */
+  auto?: boolean;
   provider: 'anthropic' | 'openai';
   step: (options: { content: string; command: string; summary: string }) => (request: RecordedRequest) => ScriptedResponse;
   /** The process name the agent runs as in the sandbox. */
@@ -109,7 +111,7 @@ interface AgentCase {
 }
 
 const CASES: AgentCase[] = [
-  { agent: 'claude-code', provider: 'anthropic', step: claudeCodeStep, process: /claude/, tokenVariable: 'ANTHROPIC_AUTH_TOKEN' },
+  { agent: 'claude-code', auto: true, provider: 'anthropic', step: claudeCodeStep, process: /claude/, tokenVariable: 'ANTHROPIC_AUTH_TOKEN' },
   { agent: 'opencode', provider: 'anthropic', step: opencodeStep, process: /opencode/, tokenVariable: 'TELECODER_GATEWAY_TOKEN' },
   { agent: 'codex', provider: 'openai', step: codexStep, process: /codex/, tokenVariable: 'TELECODER_GATEWAY_TOKEN' },
 ];
@@ -117,16 +119,16 @@ const CASES: AgentCase[] = [
 describe('external coding agents in the sandbox, through the LLM gateway', () => {
   const harness = useAppHarness('agents');
 
-  for (const { agent, provider, step, process: agentProcess, tokenVariable } of CASES) {
+  for (const { agent, auto, provider, step, process: agentProcess, tokenVariable } of CASES) {
     it(`${agent}: edits a file and runs a command on a local repository, the change is delivered, and the key never enters the sandbox`, async () => {
       const repo = harness.localRepo(PROJECT);
       let id = '';
       const content = `hello from ${agent}`;
       const { script, probe } = probing(step({ content, command: COMMAND, summary: `${agent} wrote hello.txt` }), () => id);
       // The default egress policy: the agent's HTTP client must keep the gateway off the egress proxy.
-      await harness.start({ script, provider, env: { TELECODER_EGRESS: 'registries' } });
+      await harness.start({ script, provider, env: { TELECODER_EGRESS: 'registries', ...(auto ? { TELECODER_CODING_AGENT: 'auto' } : {}) } });
       const { app, llm } = harness;
-      id = app.engine.submit({ repo, prompt: 'Create hello.txt and run the tests', agent }).id;
+      id = app.engine.submit({ repo, prompt: 'Create hello.txt and run the tests', ...(auto ? {} : { agent }) }).id;
       const done = await waitForFinal(app, id, 300_000);
       expect(done.error).toBeNull();
       expect(done.status).toBe('complete');
@@ -165,6 +167,24 @@ describe('external coding agents in the sandbox, through the LLM gateway', () =>
       expect(done.usage.turns).toBeGreaterThanOrEqual(3);
     }, 420_000);
   }
+
+  it('a chat runs an external agent per message, through the API, and counts its usage', async () => {
+    const repo = harness.localRepo(PROJECT);
+    const step = codexStep({ content: 'from the chat', command: COMMAND, summary: 'CHAT-REPLY wrote hello.txt' });
+    await harness.start({ script: Array.from({ length: 10 }, () => step), provider: 'openai' });
+    const created = await callApi(harness.url, 'POST', '/api/sessions', { repo, prompt: 'Create hello.txt', mode: 'chat', agent: 'codex' });
+    expect(created.status).toBe(201);
+    const id = created.body.id as string;
+    expect(harness.app.store.getSession(id)?.agent).toBe('codex');
+    await waitUntil('the chat to answer', () => harness.app.store.getSession(id)?.status === 'idle', { timeoutMs: 120_000 });
+    const messages = harness.app.store.listMessages(id);
+    expect(messages.map((message) => message.role)).toEqual(['user', 'assistant']);
+    expect(messages[1]!.content).toContain('CHAT-REPLY');
+    const chat = harness.app.store.getSession(id)!;
+    expect(chat.usage.turns).toBeGreaterThanOrEqual(3);
+    expect(chat.usage.inputTokens).toBeGreaterThan(0);
+    await harness.app.engine.stop(id);
+  }, 300_000);
 
   it('the whole pipeline runs around an external agent: setup, plan, its code stage with the plan, verify, review', async () => {
     const repo = harness.localRepo(PROJECT);

@@ -71,9 +71,14 @@ describe('faults end a session honestly, with the reason', () => {
     expect(longPrompt.status).toBe(400);
     expect(String(longPrompt.body.error)).toMatch(/10,?000/);
 
-    const otherAgent = await post('/api/sessions', { repo, prompt: 'x', agent: 'codex' });
+    const otherAgent = await post('/api/sessions', { repo, prompt: 'x', agent: 'aider' });
     expect(otherAgent.status).toBe(400);
-    expect(String(otherAgent.body.error)).toMatch(/agent "codex" is not available/);
+    expect(String(otherAgent.body.error)).toMatch(/unknown agent "aider"/);
+
+    // Codex speaks only OpenAI's API; this server holds an Anthropic key.
+    const keyless = await post('/api/sessions', { repo, prompt: 'x', agent: 'codex' });
+    expect(keyless.status).toBe(503);
+    expect(String(keyless.body.error)).toMatch(/the codex agent needs OPENAI_API_KEY on the server \(it has a key for anthropic only\)/);
 
     const unknown = await fetch(`${harness.url}/api/sessions/doesnotexist`);
     expect(unknown.status).toBe(404);

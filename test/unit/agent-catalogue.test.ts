@@ -38,6 +38,18 @@ describe('AgentCatalogue', () => {
     }
   });
 
+  it('refuses with a 503 an agent that needs a key the server lacks, and auto passes it over', () => {
+    const keyless: CodingAgent = { ...agent('codex'), unavailableReason: () => 'the codex agent needs OPENAI_API_KEY on the server' };
+    const agents = catalogue('builtin', 'openai', [agent('builtin'), keyless]);
+    expect(() => agents.resolve('codex')).toThrow(/needs OPENAI_API_KEY/);
+    try {
+      agents.resolve('codex');
+    } catch (error) {
+      expect((error as TeleCoderError).status).toBe(503);
+    }
+    expect(agents.resolve('auto')).toBe('builtin');
+  });
+
   it('refuses a known agent this server does not run (a custom agent replaced them)', () => {
     const custom = catalogue('mine', 'anthropic', [agent('mine')]);
     expect(() => custom.resolve('codex')).toThrow(/agent "codex" is not available on this server; it runs "mine"/);

@@ -120,15 +120,18 @@ export class ExternalAgent implements CodingAgent {
     }
   }
 
-  #chooseApi(): GatewayApi {
+  unavailableReason(): string | undefined {
     const { cli } = this.#options;
     const available = this.#options.apis();
-    const api = available.find((name) => cli.apis.includes(name));
-    if (api) return api;
+    if (available.some((name) => cli.apis.includes(name))) return undefined;
     const keys = cli.apis.map((name) => (name === 'anthropic' ? 'ANTHROPIC_API_KEY' : 'OPENAI_API_KEY')).join(' or ');
-    throw new ExternalAgentError(
-      `the ${cli.name} agent needs ${keys} on the server${available.length > 0 ? ` (it has a key for ${available.join(' and ')} only)` : ''}; set it, or choose another agent`,
-    );
+    return `the ${cli.name} agent needs ${keys} on the server${available.length > 0 ? ` (it has a key for ${available.join(' and ')} only)` : ''}; set it, or choose another agent`;
+  }
+
+  #chooseApi(): GatewayApi {
+    const api = this.#options.apis().find((name) => this.#options.cli.apis.includes(name));
+    if (!api) throw new ExternalAgentError(this.unavailableReason() ?? `the ${this.name} agent cannot run on this server`);
+    return api;
   }
 
   async #checkInstalled(sandbox: Sandbox, signal: AbortSignal): Promise<void> {
