@@ -83,6 +83,7 @@ describe('the session page', () => {
     expect(page.getAttribute('data-session-id')).toBe('abc123');
     expect(container.querySelector('[data-testid="usage-tokens"]')?.textContent).toBe('1,500 tokens of 100,000');
     expect(container.querySelector('[data-testid="usage-cost"]')?.textContent).toBe('$0.2500 of $5.00');
+    expect(container.querySelector('[data-testid="session-agent"]')?.textContent).toBe('builtin');
 
     // A running task has no change yet: the panel says so instead of asking (a 409 the browser would log).
     expect((await waitFor(() => container.querySelector('[data-testid="no-diff"]'))).textContent).toMatch(/once the session has made it/);

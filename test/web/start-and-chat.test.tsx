@@ -80,11 +80,12 @@ describe('starting a chat from the form', () => {
     type(form.querySelector('[data-testid="start-prompt"]')!, CHAT.prompt);
     type(form.querySelector('[data-testid="start-mode"]')!, 'chat');
     type(form.querySelector('[data-testid="start-model"]')!, 'gpt-4.1');
+    type(form.querySelector('[data-testid="start-agent"]')!, 'codex');
     form.requestSubmit();
 
     await waitFor(() => container.querySelector('[data-testid="chat"]'));
     expect(location.pathname).toBe('/sessions/chat1');
-    expect(server.posts[0]).toEqual({ url: '/api/sessions', body: { repo: 'acme/api', prompt: CHAT.prompt, mode: 'chat', model: 'gpt-4.1' } });
+    expect(server.posts[0]).toEqual({ url: '/api/sessions', body: { repo: 'acme/api', prompt: CHAT.prompt, mode: 'chat', agent: 'codex', model: 'gpt-4.1' } });
     await waitFor(() => container.querySelector('[data-testid="chat-message"]'));
     expect(container.querySelector('[data-testid="no-diff"]')?.textContent).toBe('the chat has changed nothing yet');
 

@@ -21,5 +21,7 @@ export interface NewSessionJson {
   repo: string;
   prompt: string;
   mode?: SessionMode;
+  /** builtin, claude-code, opencode, codex or auto; absent: the server's TELECODER_CODING_AGENT. */
+  agent?: string;
   model?: string;
 }

@@ -41,7 +41,13 @@ export function SessionPage({ id, api, info, listed, onUnauthorized }: Props) {
   const stop = () => act(async () => setFetched(await api.stop(id)));
   const runAgain = () =>
     act(async () => {
-      const created = await api.create({ repo: session.repo, prompt: session.prompt, mode: session.mode, ...(session.model ? { model: session.model } : {}) });
+      const created = await api.create({
+        repo: session.repo,
+        prompt: session.prompt,
+        mode: session.mode,
+        agent: session.agent,
+        ...(session.model ? { model: session.model } : {}),
+      });
       navigate(`/sessions/${encodeURIComponent(created.id)}`);
     });
 
@@ -60,6 +66,8 @@ export function SessionPage({ id, api, info, listed, onUnauthorized }: Props) {
         <dd>{session.origin.kind}</dd>
         <dt>Branch</dt>
         <dd>{session.branch}</dd>
+        <dt>Agent</dt>
+        <dd data-testid="session-agent">{session.agent}</dd>
         <dt>Model</dt>
         <dd>{session.model ?? 'server default'}</dd>
         {session.pr_url && (

@@ -3,12 +3,16 @@ import type { ApiClient } from '../api/api-client.js';
 import type { SessionMode } from '../api/types.js';
 import { navigate } from '../lib/router.js';
 
+/** The agents a session may ask for (the server refuses one it cannot run, saying why). */
+const AGENTS = ['builtin', 'claude-code', 'opencode', 'codex', 'auto'];
+
 /** Starts a task or a chat; the repository field suggests the server's recent repositories. */
 export function StartForm({ api, recentRepos }: { api: ApiClient; recentRepos: string[] }) {
   const [repo, setRepo] = useState(recentRepos[0] ?? '');
   const [prompt, setPrompt] = useState('');
   const [mode, setMode] = useState<SessionMode>('task');
   const [model, setModel] = useState('');
+  const [agent, setAgent] = useState('');
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState('');
 
@@ -17,7 +21,13 @@ export function StartForm({ api, recentRepos }: { api: ApiClient; recentRepos: s
     setBusy(true);
     setError('');
     try {
-      const created = await api.create({ repo: repo.trim(), prompt, mode, ...(model.trim() ? { model: model.trim() } : {}) });
+      const created = await api.create({
+        repo: repo.trim(),
+        prompt,
+        mode,
+        ...(agent ? { agent } : {}),
+        ...(model.trim() ? { model: model.trim() } : {}),
+      });
       navigate(`/sessions/${encodeURIComponent(created.id)}`);
     } catch (caught) {
       setError(caught instanceof Error ? caught.message : String(caught));
@@ -43,6 +53,17 @@ export function StartForm({ api, recentRepos }: { api: ApiClient; recentRepos: s
           <select value={mode} onChange={(event) => setMode(event.target.value as SessionMode)} data-testid="start-mode">
             <option value="task">task</option>
             <option value="chat">chat</option>
+          </select>
+        </label>
+        <label>
+          Agent
+          <select value={agent} onChange={(event) => setAgent(event.target.value)} data-testid="start-agent">
+            <option value="">server default</option>
+            {AGENTS.map((name) => (
+              <option key={name} value={name}>
+                {name}
+              </option>
+            ))}
           </select>
         </label>
         <label>
