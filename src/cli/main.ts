@@ -98,7 +98,7 @@ export async function main(argv: string[], io: CliIo = defaultIo()): Promise<num
     .description('start a task on a repository and stream its progress until it ends')
     .argument('<prompt...>', 'what TeleCoder should do; a trailing "--repo owner/name" inside it also works')
     .option('--repo <repo>', 'owner/name, or a path to a local git repository')
-    .option('--agent <name>', 'coding agent to use')
+    .option('--agent <name>', 'coding agent: builtin, claude-code, opencode, codex or auto (default: the server\'s)')
     .option('--model <name>', 'LLM model for the agent')
     .option('--json', 'print the session, its events and the final session as JSON lines')
     .action(async (words: string[], options: { repo?: string; agent?: string; model?: string; json?: boolean }, command: Command) => {
@@ -155,7 +155,7 @@ export async function main(argv: string[], io: CliIo = defaultIo()): Promise<num
     .description('chat with the agent about a repository: each line is a message; /pr opens the pull request, /stop ends the chat')
     .argument('[message...]', 'the first message (otherwise the first line typed)')
     .option('--repo <repo>', 'owner/name, or a path to a local git repository')
-    .option('--agent <name>', 'coding agent to use')
+    .option('--agent <name>', 'coding agent: builtin, claude-code, opencode, codex or auto (default: the server\'s)')
     .option('--model <name>', 'LLM model for the agent')
     .action(async (words: string[], options: { repo?: string; agent?: string; model?: string }, command: Command) => {
       exitCode = await chatCommand(context(command), words, options);
