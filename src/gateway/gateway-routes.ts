@@ -49,8 +49,8 @@ const POST_ROUTES: Record<string, Omit<GatewayRoute, 'method'>> = {
 };
 
 // One path segment of a model id: letters, digits and the punctuation providers use (claude-x-1,
-// ft:gpt-4o:org, llama3.1:8b); nothing that could climb out of /models.
-const MODELS_PATH = /^\/(anthropic|openai)\/v1\/models(\/[A-Za-z0-9._:@-]+)?$/;
+// ft:gpt-4o:org, llama3.1:8b); nothing that could climb out of /models (not `.` or `..`).
+const MODELS_PATH = /^\/(anthropic|openai)\/v1\/models(\/(?!\.+$)[A-Za-z0-9._:@-]+)?$/;
 
 export function matchRoute(method: string | undefined, pathname: string): GatewayRoute | undefined {
   if (method === 'POST') {
