@@ -18,7 +18,8 @@ import { createLLMClient } from '../src/llm/create-llm-client.js';
 import { createLogger } from '../src/logger.js';
 import { TeleCoderBuilder } from '../src/telecoder.js';
 import { makeRepo } from '../test/helpers/git-fixtures.js';
-import { ensureTestImage } from '../test/helpers/sandbox-image.js';
+import { DockerRuntime } from '../src/sandbox/docker/docker-runtime.js';
+import { SANDBOX_CONTEXT_DIR, TEST_BASE_IMAGE, ensureTestImage } from '../test/helpers/sandbox-image.js';
 import { startScriptedLLM, type ScriptStep } from '../test/helpers/scripted-llm-server.js';
 import { removeInstanceVolumes } from './bench-cache.js';
 
@@ -143,8 +144,32 @@ async function oneSession(image: string, repo: string): Promise<SessionTimes> {
   }
 }
 
-function row(name: string, valueMs: number, floorName: string, floorMs: number): string {
-  return `${name.padEnd(46)} ${valueMs.toFixed(1).padStart(8)} ms   ${floorName.padEnd(28)} ${floorMs.toFixed(1).padStart(8)} ms   ratio ${(valueMs / floorMs).toFixed(2)}×`;
+function row(name: string, valueMs: number, floorName: string, floorMs: number, goal?: string): string {
+  const line = `${name.padEnd(46)} ${valueMs.toFixed(1).padStart(8)} ms   ${floorName.padEnd(28)} ${floorMs.toFixed(1).padStart(8)} ms   ratio ${(valueMs / floorMs).toFixed(2)}×`;
+  return goal ? `${line}   (goal ${goal})` : line;
+}
+
+/** One sandbox's exec(['true']) on its resident executor, alone: no agent, no LLM. */
+async function executorCalls(image: string): Promise<number[]> {
+  const runtime = new DockerRuntime({ image, baseImage: TEST_BASE_IMAGE, contextDir: SANDBOX_CONTEXT_DIR, instanceLabel: 'telecoder-bench-executor' });
+  const sandbox = await runtime.create({
+    sessionId: `bench-executor-${process.pid}`,
+    network: 'none',
+    limits: { memoryBytes: 512 * 1024 * 1024, cpus: 1, pids: 256, wallClockMs: 600_000 },
+  });
+  try {
+    // The first call waits for the executor to start with the sandbox.
+    await sandbox.exec(['true'], { timeoutMs: 10_000 });
+    const times: number[] = [];
+    for (let i = 0; i < ROUNDS * TOOL_CALLS_PER_SESSION; i++) {
+      const started = performance.now();
+      await sandbox.exec(['true'], { timeoutMs: 10_000 });
+      times.push(performance.now() - started);
+    }
+    return times;
+  } finally {
+    await sandbox.destroy();
+  }
 }
 
 async function main(): Promise<void> {
@@ -155,6 +180,7 @@ async function main(): Promise<void> {
     // Warm-up: first container start and first module loads are not what we measure.
     await oneSession(image, repo);
     const floor = await dockerFloor(image);
+    const executor = await executorCalls(image);
     const sessions: SessionTimes[] = [];
     for (let round = 0; round < ROUNDS; round++) sessions.push(await oneSession(image, repo));
 
@@ -162,7 +188,8 @@ async function main(): Promise<void> {
     const exec = median(floor.exec);
     console.log(`TeleCoder benchmark — median of ${ROUNDS} rounds, scripted LLM on loopback, Node ${process.version}`);
     console.log(row('(a) POST /api/sessions → first tool call', median(sessions.map((s) => s.toFirstTool)), 'container create+start', createStart));
-    console.log(row('(b) one sandboxed tool-call round trip', median(sessions.flatMap((s) => s.toolRoundTrips)), 'one docker exec', exec));
+    console.log(row('(b) one sandboxed tool-call round trip', median(sessions.flatMap((s) => s.toolRoundTrips)), 'one docker exec', exec, '≤ 0.25×'));
+    console.log(row("    of which sandbox.exec(['true']) alone", median(executor), 'one docker exec', exec));
     console.log(
       row(
         `(c) whole session (${TOOL_CALLS_PER_SESSION} tool calls) minus LLM time`,

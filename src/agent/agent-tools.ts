@@ -395,7 +395,7 @@ const handlers: { [K in Exclude<ToolName, 'finish'>]: (args: z.infer<(typeof sch
 /** Whether an error means the run as a whole cannot go on (stop, dead sandbox), not just this call. */
 function isFatal(error: unknown): boolean {
   const name = (error as { name?: unknown } | null)?.name;
-  return name === 'AbortError' || name === 'SandboxStoppedError';
+  return name === 'AbortError' || name === 'SandboxStoppedError' || name === 'SandboxExecutorStoppedError';
 }
 
 /** Runs one tool call. Never throws for the model's mistakes; throws on stop or a dead sandbox. */

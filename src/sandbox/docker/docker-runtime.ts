@@ -231,6 +231,7 @@ export class DockerRuntime implements Runtime {
         void network.release();
       },
       workspacePrepared: snapshot !== undefined,
+      residentExecutor: true,
       ...(limits.diskBytes !== undefined
         ? { disk: { limitBytes: limits.diskBytes, pollMs: this.diskPollMs, meter: () => diskUsageMeter({ container }) } }
         : {}),

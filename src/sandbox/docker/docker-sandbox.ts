@@ -10,6 +10,7 @@ import type { DiskUsageMeter } from './disk-usage.js';
 import { DiskWatchdog } from './disk-watchdog.js';
 import { execWithInput, type ExecWithInputResult } from './exec-with-input.js';
 import { openLoopbackTunnel } from './loopback-tunnel.js';
+import { ExecutorUnavailableError, SandboxExecutor, SandboxExecutorStoppedError, type ExecutorOutcome } from './sandbox-executor.js';
 import { writeFileArgv } from './write-file-script.js';
 
 export const SANDBOX_USER = '1000:1000';
@@ -142,6 +143,12 @@ export interface DockerSandboxOptions {
   workspacePrepared?: boolean;
   /** Kill the sandbox (reason `disk`) once the meter reads more than `limitBytes`. */
   disk?: { limitBytes: number; pollMs: number; meter: () => Promise<DiskUsageMeter> };
+  /**
+   * Run exec and writeFile through one resident executor per sandbox (see sandbox-executor.ts),
+   * started with the sandbox, instead of one `docker exec` per call. An image without node falls
+   * back to one `docker exec` per call (logged once). The runtime sets it; default off.
+   */
+  residentExecutor?: boolean;
 }
 
 /**
@@ -170,6 +177,9 @@ export class DockerSandbox implements Sandbox {
   private watching = false;
   private resolveExited: (exit: SandboxExit) => void = () => undefined;
   private defaultEnv: Record<string, string> = {};
+  private readonly residentExecutor: boolean;
+  /** Undefined inside: the image cannot run it, and calls go through one docker exec each. */
+  private executor: Promise<SandboxExecutor | undefined> | undefined;
 
   constructor(options: DockerSandboxOptions) {
     this.docker = options.docker;
@@ -179,6 +189,7 @@ export class DockerSandbox implements Sandbox {
     this.logger = options.logger;
     this.wallClockMs = options.wallClockMs;
     this.workspacePrepared = options.workspacePrepared ?? false;
+    this.residentExecutor = options.residentExecutor ?? false;
     const { disk } = options;
     this.diskWatchdog = disk
       ? new DiskWatchdog({
@@ -216,6 +227,42 @@ export class DockerSandbox implements Sandbox {
     this.wallClockTimer.unref();
     void this.watchOom();
     this.diskWatchdog?.start();
+    // Started now so the first tool call does not wait for it; a failure is told to that call.
+    if (this.residentExecutor) void this.startExecutor().catch(() => undefined);
+  }
+
+  /**
+   * The sandbox's executor, started once. A sandbox whose image has no node gets undefined (one
+   * docker exec per call); any other failure to start it fails the call, and every later one.
+   */
+  private startExecutor(): Promise<SandboxExecutor | undefined> {
+    this.executor ??= SandboxExecutor.start({
+      docker: this.docker,
+      container: this.container,
+      user: SANDBOX_USER,
+      logger: this.logger,
+      explainEnd: async (detail) => {
+        const reason = this.stopReason ?? (await this.stoppedReason(1_000));
+        return reason === null ? new SandboxExecutorStoppedError(detail) : new SandboxStoppedError(this.sessionId, reason);
+      },
+    }).catch(async (error: unknown) => {
+      if (error instanceof ExecutorUnavailableError) {
+        this.logger?.warn({ sessionId: this.sessionId, err: error }, 'sandbox image has no node: one docker exec per command');
+        return undefined;
+      }
+      if (error instanceof SandboxStoppedError || error instanceof SandboxExecutorStoppedError) throw error;
+      const gone = await this.translateGone(error);
+      throw gone instanceof SandboxStoppedError ? gone : new SandboxExecutorStoppedError(`it could not start (${gone.message})`, { cause: error });
+    });
+    return this.executor;
+  }
+
+  /** Runs one call on the executor; false when there is none (an image without node). */
+  private async runOnExecutor(call: Parameters<SandboxExecutor['run']>[0]): Promise<ExecutorOutcome | false> {
+    if (!this.residentExecutor) return false;
+    const executor = await this.startExecutor();
+    if (!executor) return false;
+    return executor.run(call);
   }
 
   setDefaultEnv(vars: Record<string, string>): void {
@@ -223,6 +270,47 @@ export class DockerSandbox implements Sandbox {
   }
 
   async exec(argv: string[], options: ExecOptions): Promise<ExecResult> {
+    this.checkRunnable(argv, options.signal);
+    const maxOutputBytes = options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
+    const execId = randomUUID();
+    const outcome = await this.runOnExecutor({
+      argv,
+      execId,
+      cwd: options.cwd ?? WORKSPACE_DIR,
+      env: { ...this.defaultEnv, ...options.env },
+      timeoutMs: Math.max(1, options.timeoutMs),
+      maxOutputBytes,
+      // The executor kills at the deadline and answers within 2 s after it even when something holds the pipes.
+      serverTimeoutMs: options.timeoutMs + 2_000 + SERVER_TIMEOUT_GRACE_MS,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    if (outcome === false) return this.execByDocker(argv, options);
+    if (outcome.kind === 'aborted') throw abortError(options.signal!);
+    if (outcome.kind === 'server-timeout') {
+      // The executor did not answer (hung, or tampered with from inside): kill the command without it.
+      this.killExecProcesses(execId);
+      this.logger?.warn({ sessionId: this.sessionId, argv0: argv[0] }, 'sandbox command outlived its timeout; gave up on it');
+      const { stdout, stderr, truncated } = outcome;
+      return { exitCode: TIMEOUT_EXIT_CODE, timedOut: true, stdout, stderr, truncated };
+    }
+    const { exitCode, timedOut, stdout, stderr, truncated } = outcome;
+    // Killed by a signal the executor did not send: the sandbox may be dying (OOM, a kill).
+    if (exitCode >= 128 && !timedOut) {
+      const reason = await this.stoppedReason(exitCode === SIGKILL_EXIT_CODE ? 1_000 : 0);
+      if (reason !== null) throw new SandboxStoppedError(this.sessionId, reason);
+    }
+    return { exitCode, timedOut, stdout, stderr, truncated };
+  }
+
+  /** What every exec checks before it runs anything. */
+  private checkRunnable(argv: string[], signal: AbortSignal | undefined): void {
+    if (argv.length === 0) throw new Error('exec needs a command: argv was empty');
+    if (signal?.aborted) throw abortError(signal);
+    if (this.stopped || this.stopReason) throw new SandboxStoppedError(this.sessionId, this.exit?.reason ?? this.stopReason);
+  }
+
+  /** exec as one `docker exec` under `timeout` (no executor, or an image without node). */
+  private async execByDocker(argv: string[], options: ExecOptions): Promise<ExecResult> {
     const started = await this.startExec(argv, options);
     const { stream, execId, timeoutSeconds } = started;
     const { signal } = options;
@@ -300,10 +388,7 @@ export class DockerSandbox implements Sandbox {
 
   /** Starts argv as the sandbox user under `timeout`, tagged so its processes can be found again. */
   private async startExec(argv: string[], options: ExecOptions): Promise<StartedExec> {
-    if (argv.length === 0) throw new Error('exec needs a command: argv was empty');
-    const { signal } = options;
-    if (signal?.aborted) throw abortError(signal);
-    if (this.stopped || this.stopReason) throw new SandboxStoppedError(this.sessionId, this.exit?.reason ?? this.stopReason);
+    this.checkRunnable(argv, options.signal);
 
     const timeoutSeconds = Math.max(1, Math.ceil(options.timeoutMs / 1000));
     const execId = randomUUID();
@@ -361,9 +446,9 @@ export class DockerSandbox implements Sandbox {
   }
 
   /**
-   * Writes as the sandbox user through a writer that refuses symbolic links (see
-   * write-file-script.ts), never with putArchive: Docker extracts archives as root and follows
-   * links the agent may have planted. One exec, with the content on its stdin.
+   * Writes as the sandbox user through a writer that refuses symbolic links (the executor's,
+   * executor-writer.ts, or without one write-file-script.ts), never with putArchive: Docker
+   * extracts archives as root and follows links the agent may have planted.
    */
   async writeFile(path: string, content: Buffer | string): Promise<void> {
     if (!posix.isAbsolute(path)) {
@@ -375,10 +460,40 @@ export class DockerSandbox implements Sandbox {
     if (this.stopped || this.stopReason) throw new SandboxStoppedError(this.sessionId, this.exit?.reason ?? this.stopReason);
 
     const body = typeof content === 'string' ? Buffer.from(content, 'utf8') : content;
+    const result = await this.runWriter(target, body);
+    if (result.exitCode === 0) return;
+    if (result.exitCode === undefined || result.exitCode >= 128) {
+      const reason = await this.stoppedReason(1_000);
+      if (reason !== null) throw new SandboxStoppedError(this.sessionId, reason);
+    }
+    throw new Error(describeWriteFailure(target, result));
+  }
+
+  /**
+   * Writes with the executor's own writer (executor-writer.ts), else with the Python one of
+   * write-file-script.ts as one docker exec with the content on its stdin. Same rules either way.
+   */
+  private async runWriter(target: string, body: Buffer): Promise<ExecWithInputResult> {
+    const outcome = await this.runOnExecutor({
+      argv: [],
+      execId: '',
+      write: { path: target, size: body.length },
+      cwd: '/',
+      env: {},
+      timeoutMs: WRITE_TIMEOUT_MS,
+      maxOutputBytes: 64 * 1024,
+      input: body,
+      serverTimeoutMs: WRITE_TIMEOUT_MS + 2_000 + SERVER_TIMEOUT_GRACE_MS,
+    });
+    if (outcome !== false) {
+      // No abort signal here, so the outcome is an exit or the server's own deadline.
+      if (outcome.kind !== 'exit') return { exitCode: undefined, stdout: '', stderr: '', timedOut: true };
+      const { exitCode, stdout, stderr, timedOut } = outcome;
+      return { exitCode: timedOut ? undefined : exitCode, stdout, stderr, timedOut };
+    }
     const timeoutSeconds = Math.ceil(WRITE_TIMEOUT_MS / 1000);
-    let result: ExecWithInputResult;
     try {
-      result = await execWithInput({
+      return await execWithInput({
         docker: this.docker,
         container: this.container,
         argv: ['timeout', '-s', 'KILL', `${timeoutSeconds}s`, ...writeFileArgv(target, body.length)],
@@ -389,12 +504,6 @@ export class DockerSandbox implements Sandbox {
     } catch (error) {
       throw await this.translateGone(error);
     }
-    if (result.exitCode === 0) return;
-    if (result.exitCode === undefined || result.exitCode >= 128) {
-      const reason = await this.stoppedReason(1_000);
-      if (reason !== null) throw new SandboxStoppedError(this.sessionId, reason);
-    }
-    throw new Error(describeWriteFailure(target, result));
   }
 
   /**
@@ -431,6 +540,7 @@ export class DockerSandbox implements Sandbox {
       this.stopReason ??= 'removed';
       this.stopWatching();
       await forceRemove(this.container);
+      this.closeExecutor();
       // Never started (create failed half-way): nothing will ever wait on it.
       if (!this.watching) this.resolveExited({ exitCode: SIGKILL_EXIT_CODE, oomKilled: false, reason: 'removed' });
     })();
@@ -500,6 +610,14 @@ export class DockerSandbox implements Sandbox {
     } catch (error) {
       this.logger?.warn({ sessionId: this.sessionId, err: error }, 'could not watch sandbox for OOM; memory kills will show as command failures');
     }
+  }
+
+  /** Lets go of the executor's stream; calls in flight fail as the sandbox's stop. */
+  private closeExecutor(): void {
+    void this.executor?.then(
+      (executor) => executor?.close(new SandboxStoppedError(this.sessionId, this.exit?.reason ?? this.stopReason)),
+      () => undefined,
+    );
   }
 
   private stopWatching(): void {

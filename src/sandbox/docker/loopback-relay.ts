@@ -18,6 +18,7 @@
  * from dist/ as well as from the sources.
  */
 
+import { FRAME_HEADER_BYTES } from './frames.js';
 export const LOOPBACK_PROTOCOL_VERSION = 1;
 
 export const FrameType = {
@@ -39,7 +40,6 @@ export const FrameType = {
   ACK: 8,
 } as const;
 
-export const FRAME_HEADER_BYTES = 9;
 /** The largest DATA payload; control frames are far smaller. */
 export const MAX_FRAME_PAYLOAD = 64 * 1024;
 /** Unacknowledged bytes a side may have in flight per connection. */

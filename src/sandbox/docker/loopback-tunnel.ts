@@ -1,3 +1,4 @@
+import { encodeFrame, FrameReader } from './frames.js';
 import { Duplex, Writable } from 'node:stream';
 import type Dockerode from 'dockerode';
 import type { Logger } from '../../logger.js';
@@ -5,7 +6,6 @@ import type { LoopbackService } from '../runtime.js';
 import { execExitCode } from './exec-exit-code.js';
 import {
   FLOW_WINDOW,
-  FRAME_HEADER_BYTES,
   FrameType,
   LOOPBACK_PROTOCOL_VERSION,
   MAX_CONNECTIONS,
@@ -207,7 +207,21 @@ class LoopbackTunnel implements LoopbackService, TunnelPort {
   readonly #strayOutput = new DiagnosticCollector();
   #exec: Dockerode.Exec | undefined;
   #stream: Duplex | undefined;
-  #pending: Buffer = Buffer.alloc(0);
+  readonly #frames = new FrameReader({
+    maxPayload: MAX_FRAME_PAYLOAD,
+    helloType: FrameType.HELLO,
+    onNotHello: (stray) => {
+      // Not the relay talking: what Docker or a shell printed instead is the useful message.
+      this.#strayOutput.keep(stray);
+      this.#fail(new Error(`The loopback relay for ${this.#label} did not start: ${this.#startFailureDetail()}`));
+    },
+    onOversize: (length) =>
+      this.#fail(new Error(`The loopback relay for ${this.#label} sent a frame of ${length} bytes (at most ${MAX_FRAME_PAYLOAD} allowed); something in the sandbox tampered with it.`)),
+    onFrame: (type, id, payload) => {
+      this.#onFrame(type, id, payload);
+      return !this.#finished;
+    },
+  });
   #helloSeen = false;
   #listening = false;
   #closing: Promise<void> | undefined;
@@ -289,11 +303,7 @@ class LoopbackTunnel implements LoopbackService, TunnelPort {
   send(type: number, id: number, payload?: Buffer): boolean {
     const stream = this.#stream;
     if (!stream || this.#finished || stream.destroyed || stream.writableEnded) return true;
-    const header = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
-    header.writeUInt8(type, 0);
-    header.writeUInt32BE(id, 1);
-    header.writeUInt32BE(payload?.length ?? 0, 5);
-    return stream.write(payload?.length ? Buffer.concat([header, payload]) : header);
+    return stream.write(encodeFrame(type, id, payload));
   }
 
   whenDrained(callback: () => void): void {
@@ -316,29 +326,7 @@ class LoopbackTunnel implements LoopbackService, TunnelPort {
 
   #receive(chunk: Buffer): void {
     if (this.#finished) return;
-    this.#pending = this.#pending.length > 0 ? Buffer.concat([this.#pending, chunk]) : chunk;
-    let offset = 0;
-    while (this.#pending.length - offset >= FRAME_HEADER_BYTES) {
-      const type = this.#pending[offset]!;
-      const id = this.#pending.readUInt32BE(offset + 1);
-      const length = this.#pending.readUInt32BE(offset + 5);
-      if (!this.#helloSeen && type !== FrameType.HELLO) {
-        // Not the relay talking: what Docker or a shell printed instead is the useful message.
-        this.#strayOutput.keep(this.#pending.subarray(offset));
-        this.#fail(new Error(`The loopback relay for ${this.#label} did not start: ${this.#startFailureDetail()}`));
-        return;
-      }
-      if (length > MAX_FRAME_PAYLOAD) {
-        this.#fail(new Error(`The loopback relay for ${this.#label} sent a frame of ${length} bytes (at most ${MAX_FRAME_PAYLOAD} allowed); something in the sandbox tampered with it.`));
-        return;
-      }
-      if (this.#pending.length - offset - FRAME_HEADER_BYTES < length) break;
-      const payload = this.#pending.subarray(offset + FRAME_HEADER_BYTES, offset + FRAME_HEADER_BYTES + length);
-      offset += FRAME_HEADER_BYTES + length;
-      this.#onFrame(type, id, payload);
-      if (this.#finished) return;
-    }
-    this.#pending = this.#pending.subarray(offset);
+    this.#frames.push(chunk);
   }
 
   #onFrame(type: number, id: number, payload: Buffer): void {
@@ -445,7 +433,7 @@ class LoopbackTunnel implements LoopbackService, TunnelPort {
     clearTimeout(this.#startTimer);
     this.#destroyConnections();
     this.#drained();
-    this.#pending = Buffer.alloc(0);
+    this.#frames.clear();
     if (error) this.#options.logger?.warn({ err: error, port: this.#options.port }, 'sandbox loopback service ended');
     this.#resolveEnded(error);
   }

@@ -1,6 +1,7 @@
 /**
  * The program that writes one file inside the sandbox, run as the sandbox user with the content on
- * stdin. Docker's own copy (putArchive) extracts as root and follows symbolic links in the
+ * stdin, by one `docker exec` when the sandbox has no resident executor (whose own writer,
+ * executor-writer.ts, keeps the same rules; change both together). Docker's own copy (putArchive) extracts as root and follows symbolic links in the
  * container, so an agent that planted `x -> /usr/bin` could replace /usr/bin/timeout through it;
  * this writer instead:
  *  - runs as uid 1000, so whatever is root-owned stays unwritable whatever the path says;
