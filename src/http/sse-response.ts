@@ -19,7 +19,7 @@ export interface SseResponseOptions {
 
 export interface SseResponse {
   /** Writes a chunk unless the stream is closed; cuts a client off once it is too far behind. */
-  write(chunk: string): void;
+  write(chunk: string | Buffer): void;
   /** Ends the stream; `behind` also drops a client that does not read what was queued. */
   finish(reason: 'done' | 'behind'): void;
   /** Starts the `: ping` comment that keeps proxies from closing an idle stream. */
@@ -63,7 +63,7 @@ export function openSseResponse(options: SseResponseOptions): SseResponse {
     }
   };
 
-  const write = (chunk: string): void => {
+  const write = (chunk: string | Buffer): void => {
     if (closed) return;
     const flushed = res.write(chunk);
     if (!flushed && res.writableLength > maxPendingBytes) finish('behind');

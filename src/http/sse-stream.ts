@@ -30,6 +30,23 @@ export function formatSseEvent(event: SessionEvent): string {
 }
 
 /**
+ * The bus hands the same event object to every subscriber, so the bytes are made once per event
+ * and the same Buffer is written to every stream: a thousand subscribers cost one JSON.stringify
+ * and one UTF-8 encoding, and the copies queued for slow clients share one allocation. Weak: the
+ * bytes are dropped with the event object (a replay's events from the store are its own).
+ */
+const serialized = new WeakMap<SessionEvent, Buffer>();
+
+export function serializedSseEvent(event: SessionEvent): Buffer {
+  let bytes = serialized.get(event);
+  if (!bytes) {
+    bytes = Buffer.from(formatSseEvent(event));
+    serialized.set(event, bytes);
+  }
+  return bytes;
+}
+
+/**
  * Streams a session's events: stored ones after `afterId`, then live ones, each exactly once and
  * in id order, until the `done` event. The caller has checked that the session exists.
  *
@@ -51,7 +68,7 @@ export function streamSessionEvents(options: SseStreamOptions): void {
   const send = (event: SessionEvent): void => {
     if (!stream || stream.closed || event.id <= lastId) return;
     lastId = event.id;
-    stream.write(formatSseEvent(event));
+    stream.write(serializedSseEvent(event));
     if (event.type === 'done') {
       sawDone = true;
       stream.finish('done');
