@@ -32,6 +32,10 @@ import type { Runtime } from './sandbox/runtime.js';
 import { createTeleCoderApp } from './github/app/telecoder-app.js';
 import { BackgroundWork } from './github/app/background-work.js';
 import { TrackingCommentReporter } from './github/app/tracking-comment-reporter.js';
+import { InboxProcessor, type InboxProcessorOptions } from './github/inbox/inbox-processor.js';
+import { inboxHandler } from './github/inbox/handle-inbox-delivery.js';
+import { RepoConfigCache } from './github/inbox/repo-config-cache.js';
+import { SqliteWebhookInbox } from './github/inbox/sqlite-webhook-inbox.js';
 import { createHttpServer, type Handler, type RunningHttpServer } from './server/create-http-server.js';
 import { packageRoot } from './server/package-root.js';
 import { SqliteSessionStore } from './store/sqlite/sqlite-session-store.js';
@@ -48,6 +52,12 @@ export type LLMFactory = (model?: string) => LLMClient;
  * the engine's own wait for running sessions (at most 8 s) comes out of the same budget.
  */
 const STOP_BUDGET_MS = 9_000;
+
+/** Of that budget, what deliveries being handled from the webhook inbox may take (the rest stay stored). */
+const INBOX_STOP_BUDGET_MS = 3_000;
+
+/** How the webhook inbox is worked through; tests shorten the retries or start it paused. */
+export type WebhookInboxOptions = Pick<InboxProcessorOptions, 'concurrency' | 'retryDelaysMs' | 'keepDoneMs' | 'paused'>;
 
 /**
  * Composes a TeleCoder application. Every part has a built-in default; `with…` replaces one.
@@ -69,6 +79,7 @@ export class TeleCoderBuilder {
   #chatReapIntervalMs?: number;
   #pipeline?: Pipeline | ((pipeline: Pipeline) => Pipeline);
   #channels: ChannelFactory[] = [];
+  #webhookInbox: WebhookInboxOptions = {};
 
   withConfig(config: Config): this {
     this.#config = config;
@@ -135,6 +146,12 @@ export class TeleCoderBuilder {
    */
   withChannel(channel: ChannelFactory): this {
     this.#channels.push(channel);
+    return this;
+  }
+
+  /** How GitHub deliveries stored in the webhook inbox are handled (concurrency, retries, paused). */
+  withWebhookInbox(options: WebhookInboxOptions): this {
+    this.#webhookInbox = { ...options };
     return this;
   }
 
@@ -213,6 +230,7 @@ export class TeleCoderBuilder {
       handlers: this.#handlers,
       githubWriteLimiter,
       channels: [...this.#channels, ...builtInChannels(config)],
+      webhookInbox: this.#webhookInbox,
       ...(gateway ? { gateway } : {}),
       ...(sweepLegacy ? { sweepLegacy } : {}),
     });
@@ -265,6 +283,7 @@ interface TeleCoderParts {
   channels: ChannelFactory[];
   /** Holds the LLM keys for external agents; closed (every grant revoked) at stop. */
   gateway?: LLMGateway;
+  webhookInbox?: WebhookInboxOptions;
 }
 
 /** A composed application: the engine plus the one HTTP server for the API and webhooks. */
@@ -284,6 +303,9 @@ export class TeleCoder {
   #http?: RunningHttpServer;
   #reporter?: TrackingCommentReporter;
   #background?: BackgroundWork;
+  readonly #webhookInboxOptions: WebhookInboxOptions;
+  #inbox?: SqliteWebhookInbox;
+  #inboxProcessor?: InboxProcessor;
 
   constructor(parts: TeleCoderParts) {
     this.config = parts.config;
@@ -297,6 +319,7 @@ export class TeleCoder {
     this.#sweepLegacy = parts.sweepLegacy;
     this.#channelFactories = parts.channels;
     this.#gateway = parts.gateway;
+    this.#webhookInboxOptions = parts.webhookInbox ?? {};
   }
 
   /** The key-holding LLM gateway external agents use (undefined when a custom agent replaced them). */
@@ -338,6 +361,33 @@ export class TeleCoder {
       },
     });
     this.#background = new BackgroundWork(this.logger);
+    // GitHub deliveries are stored before they are answered and handled afterwards (see
+    // createTeleCoderApp); the inbox lives in the data dir's database, beside the sessions.
+    let probot: Awaited<ReturnType<typeof createHttpServer>>['probot'];
+    const configCache = new RepoConfigCache({ logger: this.logger });
+    const inbox = appConfigured ? (this.#inbox = SqliteWebhookInbox.open({ file: join(this.config.dataDir, 'telecoder.db') })) : undefined;
+    const inboxProcessor = inbox
+      ? (this.#inboxProcessor = new InboxProcessor({
+          ...this.#webhookInboxOptions,
+          inbox,
+          logger: this.logger,
+          // A crash between claiming a delivery and storing its session left the claim alone:
+          // give it back, or the delivery would look handled (a claim with a session stays).
+          recover: (delivery) => this.store.releaseDelivery(delivery.id),
+          handle: inboxHandler({
+            service: this.engine,
+            deliveries: this.store,
+            triggerLabel: githubApp.triggerLabel,
+            logger: this.logger,
+            background: this.#background,
+            configCache,
+            auth: (installationId) => {
+              if (!probot) throw new Error('the GitHub App is not loaded; check APP_ID and PRIVATE_KEY');
+              return probot.auth(installationId);
+            },
+          }),
+        }))
+      : undefined;
     const prepared = await createHttpServer({
       host: this.config.addr.host,
       port: this.config.addr.port,
@@ -356,19 +406,17 @@ export class TeleCoder {
       // Setup mode: a registered App's keys go to the data dir (0600), read by the next start.
       saveAppCredentials: (values) => writeGitHubAppEnv(this.config.dataDir, values),
       app: createTeleCoderApp({
-        service: this.engine,
-        deliveries: this.store,
-        triggerLabel: githubApp.triggerLabel,
-        logger: this.logger,
-        background: this.#background,
+        accept: (delivery) => inboxProcessor?.accept(delivery),
+        onPush: (payload) => configCache.onPush(payload),
       }),
     });
-    const { probot } = prepared;
+    probot = prepared.probot;
     if (probot) {
+      const app = probot;
       this.#reporter = new TrackingCommentReporter({
         bus: this.bus,
         sessions: this.engine,
-        auth: (installationId) => probot.auth(installationId),
+        auth: (installationId) => app.auth(installationId),
         logger: this.logger,
         saveOrigin: (sessionId, origin) => this.store.updateSession(sessionId, { origin }),
         publicUrl: this.config.publicUrl,
@@ -377,6 +425,8 @@ export class TeleCoder {
     }
     await this.#sweepLegacy?.().catch((error: unknown) => this.logger.warn({ err: error }, 'could not sweep sandboxes of an earlier version'));
     await this.engine.start();
+    // Deliveries an earlier run acknowledged but did not finish go first, in their order.
+    inboxProcessor?.start();
     this.#http = await prepared.listen();
     this.logger.info({ url: this.#http.url, githubApp: Boolean(probot) }, 'TeleCoder is listening');
     const context = { sessions: this.engine, bus: this.bus, store: this.store, logger: this.logger, publicUrl: this.config.publicUrl };
@@ -390,8 +440,17 @@ export class TeleCoder {
     return this.#reporter;
   }
 
-  /** Resolves when every GitHub write under way (reactions, refusals, tracking comments) is done. */
+  /** The webhook inbox's processor, when the GitHub App is configured (tests pause and resume it). */
+  get webhookInbox(): InboxProcessor | undefined {
+    return this.#inboxProcessor;
+  }
+
+  /**
+   * Resolves when every stored delivery that can be handled has been, and every GitHub write
+   * under way (reactions, refusals, tracking comments) is done.
+   */
   async githubIdle(): Promise<void> {
+    await this.#inboxProcessor?.idle();
     await this.#background?.idle();
     await this.#reporter?.idle();
   }
@@ -405,6 +464,9 @@ export class TeleCoder {
         channel.stop().catch((error: unknown) => this.logger.warn({ err: error, channel: channel.name }, 'could not stop a chat door')),
       ),
     );
+    // No new delivery is taken from the inbox; those being handled get a share of the budget, and
+    // whatever is left stays stored for the next start.
+    await this.#inboxProcessor?.stop(Math.min(deadline, Date.now() + INBOX_STOP_BUDGET_MS));
     await this.engine.close();
     await this.#gateway?.close().catch((error: unknown) => this.logger.warn({ err: error }, 'could not close the LLM gateway'));
     // Sessions the shutdown interrupted have ended: their doors tell the people who asked.
@@ -421,6 +483,8 @@ export class TeleCoder {
     await Promise.race([this.githubIdle(), new Promise((resolve) => setTimeout(resolve, left).unref())]);
     this.#reporter?.stop();
     await this.#http?.close();
+    // After the server: a delivery arriving while it closed is still stored.
+    this.#inbox?.close();
     this.store.close();
   }
 }

@@ -149,7 +149,8 @@ describe('the GitHub App from webhook to pull request', () => {
     ].join('\n');
     const answer = await deliver(app.url, { event: 'issues', payload: labeledIssue(issueBody), secret: SECRET });
     expect(answer.status).toBe(200);
-
+    // The session is created from the webhook inbox, after the answer.
+    await app.app.webhookInbox!.idle();
     const [session] = app.app.store.listSessions();
     const done = await waitForFinal(app.app, session!.id);
     expect(done.error).toBeNull();
@@ -186,6 +187,8 @@ describe('the GitHub App from webhook to pull request', () => {
 
     const answer = await deliver(app.url, { event: 'issue_comment', payload, secret: SECRET });
     expect(answer.status).toBe(200);
+    // The session is created from the webhook inbox, after the answer.
+    await app.app.webhookInbox!.idle();
     const [session] = app.app.store.listSessions();
     expect(session!.branch).toBe(HEAD);
     const done = await waitForFinal(app.app, session!.id);
@@ -229,6 +232,8 @@ describe('the GitHub App from webhook to pull request', () => {
 
     const answer = await deliver(app.url, { event: 'pull_request_review_comment', payload, secret: SECRET });
     expect(answer.status).toBe(200);
+    // The session is created from the webhook inbox, after the answer.
+    await app.app.webhookInbox!.idle();
     const [session] = app.app.store.listSessions();
     const done = await waitForFinal(app.app, session!.id);
     expect(done.error).toBeNull();
@@ -250,6 +255,8 @@ describe('the GitHub App from webhook to pull request', () => {
       .reply(200, []);
     const answer = await deliver(app.url, { event: 'issues', payload: labeledIssue('Please add a greeting.'), secret: SECRET });
     expect(answer.status).toBe(200);
+    // The session is created from the webhook inbox, after the answer.
+    await app.app.webhookInbox!.idle();
     const [session] = app.app.store.listSessions();
     const deadline = Date.now() + 30_000;
     while (llm!.requests.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
@@ -275,6 +282,8 @@ describe('the GitHub App from webhook to pull request', () => {
       .reply(200, []);
     const answer = await deliver(app.url, { event: 'issues', payload: labeledIssue('Please add a greeting.'), secret: SECRET });
     expect(answer.status).toBe(200);
+    // The session is created from the webhook inbox, after the answer.
+    await app.app.webhookInbox!.idle();
     const [session] = app.app.store.listSessions();
     const done = await waitForFinal(app.app, session!.id);
     expect(done.status).toBe('error');

@@ -30,7 +30,7 @@ describe('without GitHub App keys: Probot setup mode beside the API', () => {
     expect(manifest).toMatchObject({
       name: 'TeleCoder',
       public: false,
-      default_events: ['issues', 'issue_comment', 'pull_request', 'pull_request_review', 'pull_request_review_comment'],
+      default_events: ['issues', 'issue_comment', 'pull_request', 'pull_request_review', 'pull_request_review_comment', 'push'],
       default_permissions: { metadata: 'read', contents: 'write', issues: 'write', pull_requests: 'write' },
       redirect_url: `${started.url}/probot/setup`,
     });

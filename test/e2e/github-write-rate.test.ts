@@ -81,6 +81,8 @@ describe('50 queued sessions against GitHub with its secondary rate limits (RELI
     );
     expect(answers.map((answer) => answer.status)).toEqual(Array(SESSIONS).fill(200));
 
+    // The sessions are created from the webhook inbox, after the answers.
+    await started.app.webhookInbox!.idle();
     const sessions = started.app.store.listSessions();
     expect(sessions).toHaveLength(SESSIONS);
     for (const session of sessions) expect((await waitForFinal(started.app, session.id, 300_000)).error).toBeNull();

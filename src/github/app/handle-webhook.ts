@@ -29,6 +29,11 @@ export interface WebhookDelivery {
   /** Authenticated as the installation the event came through. */
   github: GitHubApi;
   readConfig: ReadConfigFile;
+  /**
+   * False while the inbox will try the delivery again: a failing GitHub read then only gives the
+   * delivery back and throws; the failure is reported in the thread on the last attempt.
+   */
+  lastAttempt?: boolean;
 }
 
 export interface WebhookDeps {
@@ -47,10 +52,11 @@ type WorkTrigger = IssueTaskTrigger | CommentTaskTrigger | PrRevisionTrigger;
  * Turns one delivery into at most one session. Gates run cheapest first: what the event asks
  * (pure), who sent it (pure, bots get no answer), the delivery id (claimed before any side
  * effect), then the sender's permission (refused people get one polite comment). Only then the
- * prompt and the session. The answer goes back as soon as the session is stored: the 👀 reaction
- * and any refusal are written in the background, and the tracking comment is created by the
- * reporter on the session's first event. A failure before the session is stored gives the
- * delivery back (a redelivery may retry) and says what went wrong in a comment.
+ * prompt and the session. It runs from the webhook inbox, after GitHub got its answer: the 👀
+ * reaction and any refusal are written in the background, and the tracking comment is created by
+ * the reporter on the session's first event. A failure before the session is stored gives the
+ * delivery back and throws (the inbox tries again); on the last attempt it also says what went
+ * wrong in a comment.
  */
 export async function handleWebhook(delivery: WebhookDelivery, deps: WebhookDeps): Promise<void> {
   const payload = (delivery.payload ?? {}) as { action?: unknown; sender?: { login?: unknown; type?: unknown } };
@@ -63,7 +69,7 @@ export async function handleWebhook(delivery: WebhookDelivery, deps: WebhookDeps
     if (payload.action !== 'labeled' && payload.action !== 'opened') return log.debug(`${event}: not an event TeleCoder acts on`);
     const sender = checkActor({ login: payload.sender?.login as string, type: payload.sender?.type as string });
     if (!sender.allowed) return log.debug(`${event}: ${sender.reason}`);
-    repoConfig = await loadRepoConfig(delivery.readConfig, deps.triggerLabel, log);
+    repoConfig = await loadRepoConfig(delivery.readConfig, deps.triggerLabel, log, { retrying: delivery.lastAttempt === false });
   }
   const parseOptions = { triggerLabel: repoConfig?.triggerLabel ?? deps.triggerLabel };
   let trigger = parseTrigger({ name: delivery.name, payload: delivery.payload }, parseOptions);
@@ -78,19 +84,20 @@ export async function handleWebhook(delivery: WebhookDelivery, deps: WebhookDeps
   }
   const where: RepoCoordinates = { owner: trigger.repo.owner, repo: trigger.repo.name };
   const github = delivery.github;
-
-  if (bodyless && !(await reviewHasSeveralComments(github, where, bodyless))) {
-    return log.debug(`${event}: a bodyless review with at most one line comment is handled through that comment`);
-  }
-  if (!bodyless && trigger.kind === 'pr-revision' && !(await reviewCommentStandsAlone(github, where, trigger))) {
-    return log.debug(`${event}: the line comment belongs to a review that is handled as a whole`);
-  }
-
-  if (!deps.deliveries.claimDelivery(delivery.id, event)) return log.debug(`${event}: delivery already handled`);
   const work = trigger;
   const number = work.kind === 'pr-revision' ? work.prNumber : work.issueNumber;
   const say = (what: string, body: string) => deps.background.run(what, () => comment(github, where, number, body));
+  let claimed = false;
   try {
+    if (bodyless && !(await reviewHasSeveralComments(github, where, bodyless))) {
+      return log.debug(`${event}: a bodyless review with at most one line comment is handled through that comment`);
+    }
+    if (!bodyless && work.kind === 'pr-revision' && !(await reviewCommentStandsAlone(github, where, work))) {
+      return log.debug(`${event}: the line comment belongs to a review that is handled as a whole`);
+    }
+
+    if (!deps.deliveries.claimDelivery(delivery.id, event)) return log.debug(`${event}: delivery already handled`);
+    claimed = true;
     const canWrite = createPermissionChecker(github, where);
     const permission = await canWrite(work.actor.login);
     if (!permission.allowed) {
@@ -105,7 +112,7 @@ export async function handleWebhook(delivery: WebhookDelivery, deps: WebhookDeps
       checkRevisable(pr, where);
     }
 
-    repoConfig ??= await loadRepoConfig(delivery.readConfig, deps.triggerLabel, log);
+    repoConfig ??= await loadRepoConfig(delivery.readConfig, deps.triggerLabel, log, { retrying: delivery.lastAttempt === false });
     const request = await buildRequest({ github, where, trigger: work, pr, repoConfig, canWrite });
     const origin: GitHubOrigin = {
       kind: 'github',
@@ -127,8 +134,8 @@ export async function handleWebhook(delivery: WebhookDelivery, deps: WebhookDeps
       say('explain the refusal', `🚫 ${error.message}`);
       return;
     }
-    deps.deliveries.releaseDelivery(delivery.id);
-    say('report the failure', failedBeforeStartText(errorMessage(error)));
+    if (claimed) deps.deliveries.releaseDelivery(delivery.id);
+    if (delivery.lastAttempt !== false) say('report the failure', failedBeforeStartText(errorMessage(error)));
     throw error;
   }
 }

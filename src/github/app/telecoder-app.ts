@@ -1,5 +1,5 @@
 import type { ApplicationFunction } from 'probot';
-import { handleWebhook, type WebhookDeps } from './handle-webhook.js';
+import type { InboxDelivery } from '../inbox/sqlite-webhook-inbox.js';
 
 /** The webhook events that can ask TeleCoder to work. */
 export const TELECODER_EVENTS = [
@@ -10,23 +10,32 @@ export const TELECODER_EVENTS = [
   'pull_request_review.submitted',
 ] as const;
 
+export interface TeleCoderAppDeps {
+  /** Stores a delivery in the webhook inbox (InboxProcessor.accept); handled after the answer. */
+  accept(delivery: Omit<InboxDelivery, 'attempts'>): unknown;
+  /** A push: drops the cached repository configuration when the push changed it (RepoConfigCache.onPush). */
+  onPush(payload: unknown): void;
+}
+
 /**
- * TeleCoder as a Probot app: each delivery of the events above goes through `handleWebhook`,
- * authenticated as the installation it came from (Probot's `context.octokit`).
+ * TeleCoder as a Probot app. Probot has checked the delivery's signature on the raw body before
+ * these handlers run; they only store it, so GitHub's answer waits for one SQLite insert and
+ * nothing it could fail on. The inbox handles it afterwards (src/github/inbox/).
  */
-export function createTeleCoderApp(deps: WebhookDeps): ApplicationFunction {
+export function createTeleCoderApp(deps: TeleCoderAppDeps): ApplicationFunction {
   return (app) => {
     app.on([...TELECODER_EVENTS], async (context) => {
-      await handleWebhook(
-        {
-          id: context.id,
-          name: context.name,
-          payload: context.payload,
-          github: context.octokit,
-          readConfig: (fileName) => context.config(fileName),
-        },
-        deps,
-      );
+      const payload = context.payload as { installation?: { id?: unknown }; repository?: { full_name?: unknown } };
+      const installationId = payload.installation?.id;
+      const repository = payload.repository?.full_name;
+      deps.accept({
+        id: context.id,
+        name: context.name,
+        payload: context.payload,
+        installationId: typeof installationId === 'number' ? installationId : undefined,
+        repository: typeof repository === 'string' ? repository : undefined,
+      });
     });
+    app.on('push', async (context) => deps.onPush(context.payload));
   };
 }

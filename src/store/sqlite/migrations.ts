@@ -111,6 +111,28 @@ export const MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 5,
+    description: 'the webhook inbox: deliveries acknowledged but not yet handled',
+    up(db) {
+      db.exec(`
+        -- A GitHub delivery is stored here before it is acknowledged and handled afterwards, so a
+        -- crash or a failing GitHub read after the answer loses nothing. seq keeps arrival order.
+        CREATE TABLE webhook_inbox (
+          seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+          id              TEXT NOT NULL UNIQUE,
+          event           TEXT NOT NULL,
+          payload         TEXT NOT NULL,
+          installation_id INTEGER,
+          repository      TEXT,
+          received_at     TEXT NOT NULL,
+          attempts        INTEGER NOT NULL DEFAULT 0,
+          done_at         TEXT
+        );
+        CREATE INDEX webhook_inbox_done_at ON webhook_inbox (done_at);
+      `);
+    },
+  },
 ];
 
 /** Migrations are numbered 1..n without gaps (checked in `migrate`), so the count is the latest version. */
