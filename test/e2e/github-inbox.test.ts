@@ -218,6 +218,9 @@ describe('GitHub webhooks through the inbox', () => {
       .get(`${REPO}/pulls/7/reviews/555`)
       .times(3)
       .reply(404, { message: 'Not Found' })
+      // Only someone with write access is told.
+      .get(`${REPO}/collaborators/Codertocat/permission`)
+      .reply(200, { permission: 'admin', role_name: 'admin', user: { login: 'Codertocat' } })
       .post(`${REPO}/issues/7/comments`, (body: { body: string }) => (comments.push(body.body), true))
       .reply(201, { id: 9004 });
     const answer = await deliver(app.url, { event: 'pull_request_review_comment', payload: lineComment(), secret: SECRET });
@@ -226,6 +229,27 @@ describe('GitHub webhooks through the inbox', () => {
     expect(comments).toHaveLength(1);
     expect(comments[0]).toContain(failedBeforeStartText('').trim());
     expect(comments[0]).toMatch(/Not Found/);
+    expect(app.app.store.listSessions()).toHaveLength(0);
+  });
+
+  it("the same failure on an outsider's event posts nothing", async () => {
+    const app = await start();
+    tokens();
+    const comments: string[] = [];
+    github.scope
+      .get(`${REPO}/pulls/7/reviews/555`)
+      .times(3)
+      .reply(404, { message: 'Not Found' })
+      .get(`${REPO}/collaborators/Codertocat/permission`)
+      .reply(200, { permission: 'read', role_name: 'read', user: { login: 'Codertocat' } })
+      // Would record a comment if one were posted; the test fails on it below.
+      .post(`${REPO}/issues/7/comments`, (body: { body: string }) => (comments.push(body.body), true))
+      .optionally()
+      .reply(201, { id: 9005 });
+    const answer = await deliver(app.url, { event: 'pull_request_review_comment', payload: lineComment(), secret: SECRET });
+    expect(answer.status).toBe(200);
+    await app.app.githubIdle();
+    expect(comments).toEqual([]);
     expect(app.app.store.listSessions()).toHaveLength(0);
   });
 

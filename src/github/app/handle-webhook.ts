@@ -88,6 +88,8 @@ export async function handleWebhook(delivery: WebhookDelivery, deps: WebhookDeps
   const number = work.kind === 'pr-revision' ? work.prNumber : work.issueNumber;
   const say = (what: string, body: string) => deps.background.run(what, () => comment(github, where, number, body));
   let claimed = false;
+  let permitted = false;
+  const canWrite = createPermissionChecker(github, where);
   try {
     if (bodyless && !(await reviewHasSeveralComments(github, where, bodyless))) {
       return log.debug(`${event}: a bodyless review with at most one line comment is handled through that comment`);
@@ -98,13 +100,13 @@ export async function handleWebhook(delivery: WebhookDelivery, deps: WebhookDeps
 
     if (!deps.deliveries.claimDelivery(delivery.id, event)) return log.debug(`${event}: delivery already handled`);
     claimed = true;
-    const canWrite = createPermissionChecker(github, where);
     const permission = await canWrite(work.actor.login);
     if (!permission.allowed) {
       log.info({ actor: work.actor.login, reason: permission.reason }, 'refused: no write access');
       say('post the refusal', refusalMessage(work.actor.login));
       return;
     }
+    permitted = true;
 
     let pr: PullRequestFacts | undefined;
     if (work.kind === 'pr-revision') {
@@ -135,7 +137,13 @@ export async function handleWebhook(delivery: WebhookDelivery, deps: WebhookDeps
       return;
     }
     if (claimed) deps.deliveries.releaseDelivery(delivery.id);
-    if (delivery.lastAttempt !== false) say('report the failure', failedBeforeStartText(errorMessage(error)));
+    if (delivery.lastAttempt !== false) {
+      // Only someone who may ask TeleCoder for work hears why it could not start: an outsider's
+      // event (one that made a read fail, say, by deleting its review) must not make it post.
+      const mayHear = permitted || (await canWrite(work.actor.login).then((answer) => answer.allowed, () => false));
+      if (mayHear) say('report the failure', failedBeforeStartText(errorMessage(error)));
+      else log.warn({ actor: work.actor.login, err: error }, 'gave up on a delivery from someone without write access; nothing posted');
+    }
     throw error;
   }
 }
