@@ -1,7 +1,5 @@
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
-import { migrate, refuseFutureSchema } from '../../store/sqlite/migrations.js';
+import type Database from 'better-sqlite3';
+import { openDatabase } from '../../store/sqlite/open-database.js';
 
 /** A delivery as the inbox keeps it until it is handled. */
 export interface InboxDelivery {
@@ -56,20 +54,7 @@ export class SqliteWebhookInbox implements WebhookInbox {
   readonly #prune;
 
   static open(options: { file: string }): SqliteWebhookInbox {
-    mkdirSync(dirname(options.file), { recursive: true, mode: 0o700 });
-    const db = new Database(options.file);
-    try {
-      db.pragma('busy_timeout = 5000');
-      refuseFutureSchema(db);
-      db.pragma('journal_mode = WAL');
-      // NORMAL in WAL mode: a committed insert survives a crash of the process (not a power cut).
-      db.pragma('synchronous = NORMAL');
-      migrate(db);
-      return new SqliteWebhookInbox(db);
-    } catch (error) {
-      db.close();
-      throw error;
-    }
+    return new SqliteWebhookInbox(openDatabase(options.file));
   }
 
   private constructor(db: Database.Database) {

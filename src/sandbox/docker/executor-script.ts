@@ -19,7 +19,7 @@
  * Plain ES2020 CommonJS in a string, so it needs nothing but `node` in the image.
  */
 
-import { FRAME_HEADER_BYTES } from './frames.js';
+import { SANDBOX_FRAMES_JS } from './frames.js';
 import { WRITER_JS } from './executor-writer.js';
 
 export const EXECUTOR_PROTOCOL_VERSION = 1;
@@ -89,7 +89,6 @@ const crypto = require('crypto');
 const fs = require('fs');
 const os = require('os');
 const F = ${JSON.stringify(ExecutorFrame)};
-const HEADER = ${FRAME_HEADER_BYTES};
 const MAX_OUT = ${EXECUTOR_MAX_OUTPUT_FRAME};
 const MAX_IN = ${EXECUTOR_MAX_INPUT_FRAME};
 const EXEC_ID_ENV = 'TELECODER_EXEC_ID';
@@ -103,14 +102,7 @@ function die(message) {
 }
 out.on('error', () => { killAll(); process.exit(1); });
 
-function send(type, id, payload) {
-  const length = payload ? payload.length : 0;
-  const header = Buffer.allocUnsafe(HEADER);
-  header.writeUInt8(type, 0);
-  header.writeUInt32BE(id, 1);
-  header.writeUInt32BE(length, 5);
-  out.write(length ? Buffer.concat([header, payload]) : header);
-}
+${SANDBOX_FRAMES_JS}
 
 ${WRITER_JS}
 const calls = new Map();
@@ -256,19 +248,7 @@ function onFrame(type, id, payload) {
   }
 }
 
-let pending = Buffer.alloc(0);
-process.stdin.on('data', (chunk) => {
-  pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
-  let o = 0;
-  while (pending.length - o >= HEADER) {
-    const length = pending.readUInt32BE(o + 5);
-    if (length > MAX_IN) die('frame too large');
-    if (pending.length - o - HEADER < length) break;
-    onFrame(pending[o], pending.readUInt32BE(o + 1), pending.subarray(o + HEADER, o + HEADER + length));
-    o += HEADER + length;
-  }
-  pending = pending.subarray(o);
-});
+readFrames(MAX_IN, onFrame);
 // The server closing stdin (or going away) ends the executor and every command it runs.
 process.stdin.on('end', () => { killAll(); process.exit(0); });
 process.stdin.on('error', () => { killAll(); process.exit(1); });

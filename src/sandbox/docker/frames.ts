@@ -1,10 +1,42 @@
 /**
  * The frame layout shared by the programs TeleCoder runs inside a sandbox over one `docker exec`
  * stream (the loopback relay, the command executor): a type byte, a 32-bit connection or call id
- * and a 32-bit payload length, then the payload. Only the server's side lives here; each
- * program carries its own copy in the script it runs.
+ * and a 32-bit payload length, then the payload. The server's side is the code below; the
+ * programs' side is SANDBOX_FRAMES_JS, which their scripts include.
  */
 export const FRAME_HEADER_BYTES = 9;
+
+/**
+ * The frame code of a program run inside the sandbox, as script text: `send(type, id, payload)`
+ * writes a frame to `out` (the script's stdout), and `readFrames(maxPayload, onFrame)` reads
+ * frames from stdin, calling the script's own `die` on one past `maxPayload`.
+ */
+export const SANDBOX_FRAMES_JS = `
+const HEADER = ${FRAME_HEADER_BYTES};
+function send(type, id, payload) {
+  const length = payload ? payload.length : 0;
+  const header = Buffer.allocUnsafe(HEADER);
+  header.writeUInt8(type, 0);
+  header.writeUInt32BE(id, 1);
+  header.writeUInt32BE(length, 5);
+  out.write(length ? Buffer.concat([header, payload]) : header);
+}
+function readFrames(maxPayload, onFrame) {
+  let pending = Buffer.alloc(0);
+  process.stdin.on('data', (chunk) => {
+    pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
+    let o = 0;
+    while (pending.length - o >= HEADER) {
+      const length = pending.readUInt32BE(o + 5);
+      if (length > maxPayload) die('frame too large');
+      if (pending.length - o - HEADER < length) break;
+      onFrame(pending[o], pending.readUInt32BE(o + 1), pending.subarray(o + HEADER, o + HEADER + length));
+      o += HEADER + length;
+    }
+    pending = pending.subarray(o);
+  });
+}
+`;
 
 /** One frame as bytes, ready to write. */
 export function encodeFrame(type: number, id: number, payload?: Buffer): Buffer {

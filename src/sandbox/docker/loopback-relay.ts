@@ -18,7 +18,7 @@
  * from dist/ as well as from the sources.
  */
 
-import { FRAME_HEADER_BYTES } from './frames.js';
+import { SANDBOX_FRAMES_JS } from './frames.js';
 export const LOOPBACK_PROTOCOL_VERSION = 1;
 
 export const FrameType = {
@@ -54,7 +54,6 @@ export const RELAY_SCRIPT = `// ${RELAY_MARKER}
 'use strict';
 const net = require('net');
 const T = ${JSON.stringify(FrameType)};
-const HEADER = ${FRAME_HEADER_BYTES};
 const MAX_PAYLOAD = ${MAX_FRAME_PAYLOAD};
 const WINDOW = ${FLOW_WINDOW};
 const MAX_CONNECTIONS = ${MAX_CONNECTIONS};
@@ -68,14 +67,7 @@ function die(message) {
 if (!Number.isInteger(port) || port < 1 || port > 65535) die('bad port ' + process.argv[1]);
 out.on('error', () => process.exit(1));
 
-function send(type, id, payload) {
-  const length = payload ? payload.length : 0;
-  const header = Buffer.allocUnsafe(HEADER);
-  header.writeUInt8(type, 0);
-  header.writeUInt32BE(id, 1);
-  header.writeUInt32BE(length, 5);
-  out.write(length ? Buffer.concat([header, payload]) : header);
-}
+${SANDBOX_FRAMES_JS}
 function u32(n) {
   const b = Buffer.allocUnsafe(4);
   b.writeUInt32BE(n, 0);
@@ -137,19 +129,7 @@ function onFrame(type, id, payload) {
   }
 }
 
-let pending = Buffer.alloc(0);
-process.stdin.on('data', (chunk) => {
-  pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
-  let o = 0;
-  while (pending.length - o >= HEADER) {
-    const length = pending.readUInt32BE(o + 5);
-    if (length > MAX_PAYLOAD) die('frame too large');
-    if (pending.length - o - HEADER < length) break;
-    onFrame(pending[o], pending.readUInt32BE(o + 1), pending.subarray(o + HEADER, o + HEADER + length));
-    o += HEADER + length;
-  }
-  pending = pending.subarray(o);
-});
+readFrames(MAX_PAYLOAD, onFrame);
 // The server closing stdin (or going away) ends the relay and every connection with it.
 process.stdin.on('end', () => process.exit(0));
 process.stdin.on('error', () => process.exit(1));

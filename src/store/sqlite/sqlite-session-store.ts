@@ -1,6 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { ConflictError, DuplicateDeliveryError, NotFoundError } from '../../errors.js';
 import type {
@@ -17,7 +15,7 @@ import type {
   TokenUsage,
 } from '../../model/session.js';
 import type { ListSessionsOptions, NewSession, SessionPatch, SessionStore } from '../session-store.js';
-import { migrate, refuseFutureSchema } from './migrations.js';
+import { openDatabase } from './open-database.js';
 
 interface SessionRow {
   id: string;
@@ -171,22 +169,7 @@ export class SqliteSessionStore implements SessionStore {
   readonly #instanceId: string;
 
   static open(options: { file: string }): SqliteSessionStore {
-    // Sessions hold prompts, code and PR links: keep the data directory private to its owner.
-    mkdirSync(dirname(options.file), { recursive: true, mode: 0o700 });
-    const db = new Database(options.file);
-    try {
-      // busy_timeout first so that everything after it, including the migrations, waits for locks.
-      db.pragma('busy_timeout = 5000');
-      refuseFutureSchema(db);
-      db.pragma('journal_mode = WAL');
-      db.pragma('synchronous = NORMAL');
-      db.pragma('foreign_keys = ON');
-      migrate(db);
-      return new SqliteSessionStore(db);
-    } catch (error) {
-      db.close();
-      throw error;
-    }
+    return new SqliteSessionStore(openDatabase(options.file));
   }
 
   private constructor(db: Database.Database) {
