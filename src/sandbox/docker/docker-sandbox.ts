@@ -28,6 +28,9 @@ const SIGKILL_EXIT_CODE = 137;
 const EXEC_ID_ENV = 'TELECODER_EXEC_ID';
 /** One file write; the files the agent writes are source files, small next to this. */
 const WRITE_TIMEOUT_MS = 60_000;
+/** How long a kill by marker is waited for (its own exec gives up after 10 s), and how often it is looked at. */
+const KILL_WAIT_MS = 11_000;
+const KILL_POLL_MS = 25;
 
 type StopReason = SandboxExit['reason'];
 
@@ -288,7 +291,7 @@ export class DockerSandbox implements Sandbox {
     if (outcome.kind === 'aborted') throw abortError(options.signal!);
     if (outcome.kind === 'server-timeout') {
       // The executor did not answer (hung, or tampered with from inside): kill the command without it.
-      this.killExecProcesses(execId);
+      void this.killExecProcesses(execId);
       this.logger?.warn({ sessionId: this.sessionId, argv0: argv[0] }, 'sandbox command outlived its timeout; gave up on it');
       const { stdout, stderr, truncated } = outcome;
       return { exitCode: TIMEOUT_EXIT_CODE, timedOut: true, stdout, stderr, truncated };
@@ -348,7 +351,7 @@ export class DockerSandbox implements Sandbox {
 
     if (outcome.kind === 'server-timeout' || outcome.kind === 'aborted') {
       stream.destroy();
-      this.killExecProcesses(execId);
+      void this.killExecProcesses(execId);
       if (outcome.kind === 'aborted') throw abortError(signal!);
       this.logger?.warn({ sessionId: this.sessionId, argv0: argv[0] }, 'sandbox command outlived its timeout; gave up on it');
       return { exitCode: TIMEOUT_EXIT_CODE, timedOut: true, ...collected() };
@@ -371,7 +374,7 @@ export class DockerSandbox implements Sandbox {
     });
     const result = output.outcome.then(async (outcome) => {
       // The command may still run (a reader that gave up, a deadline, an abort): it is killed.
-      if (outcome.kind !== 'ended') this.killExecProcesses(started.execId);
+      if (outcome.kind !== 'ended') void this.killExecProcesses(started.execId);
       if (outcome.kind === 'aborted') throw abortError(signal!);
       if (outcome.kind === 'error') throw await this.translateGone(outcome.error);
       if (outcome.kind === 'server-timeout') {
@@ -428,7 +431,7 @@ export class DockerSandbox implements Sandbox {
     const timedOut =
       exitCode === TIMEOUT_EXIT_CODE || (exitCode === SIGKILL_EXIT_CODE && elapsedMs >= timeoutSeconds * 1000 - 250);
     // The wrapper kills the command's process group; this also gets what escaped it (setsid).
-    if (timedOut) this.killExecProcesses(execId);
+    if (timedOut) void this.killExecProcesses(execId);
     if (exitCode === undefined || (exitCode >= 128 && !timedOut)) {
       const reason = await this.stoppedReason(exitCode === undefined || exitCode === SIGKILL_EXIT_CODE ? 1_000 : 0);
       if (reason !== null) throw new SandboxStoppedError(this.sessionId, reason);
@@ -673,10 +676,11 @@ export class DockerSandbox implements Sandbox {
    * Kills every process of one exec (they all carry its id in their environment) when the server
    * stops waiting for it; detaching from the stream alone would leave them running.
    */
-  private killExecProcesses(execId: string): void {
+  /** Kills what carries the exec's marker; the promise settles once the killing exec ended (never rejects). */
+  private killExecProcesses(execId: string): Promise<void> {
     const script =
       'for p in /proc/[0-9]*; do grep -qzxF -- "$1" "$p/environ" 2>/dev/null && kill -KILL "${p#/proc/}" 2>/dev/null; done; true';
-    void (async () => {
+    return (async () => {
       try {
         const exec = await this.container.exec({
           Cmd: ['timeout', '-s', 'KILL', '10s', 'sh', '-c', script, 'sh', `${EXEC_ID_ENV}=${execId}`],
@@ -685,6 +689,9 @@ export class DockerSandbox implements Sandbox {
           AttachStderr: false,
         });
         await exec.start({ Detach: true });
+        for (let waited = 0; waited < KILL_WAIT_MS && (await exec.inspect()).Running; waited += KILL_POLL_MS) {
+          await new Promise((resolve) => setTimeout(resolve, KILL_POLL_MS));
+        }
       } catch {
         // The sandbox is gone: so are its processes.
       }

@@ -24,7 +24,7 @@ export interface LoopbackTunnelOptions {
   /** Environment of the relay (a marker `kill` finds its processes by). */
   env?: string[];
   /** Kills the relay's processes: on close, in case it does not exit when its stdin ends. */
-  kill: () => void;
+  kill: () => Promise<void> | void;
   /**
    * Why the relay ended when nobody closed the service (`detail` says what the server saw): a
    * stopped sandbox's own error, say. Default: an Error with the detail.
@@ -423,11 +423,11 @@ class LoopbackTunnel implements LoopbackService, TunnelPort {
     if (this.#finished) return;
     this.#rejectReady(error);
     this.#stream?.destroy();
-    this.#options.kill();
-    this.#finish(error);
+    this.#finish(error, this.#options.kill());
   }
 
-  #finish(error: Error | undefined): void {
+  /** `relayGone`: settles once the relay's processes are killed; `ended` waits for it. */
+  #finish(error: Error | undefined, relayGone?: Promise<void> | void): void {
     if (this.#finished) return;
     this.#finished = true;
     clearTimeout(this.#startTimer);
@@ -435,7 +435,10 @@ class LoopbackTunnel implements LoopbackService, TunnelPort {
     this.#drained();
     this.#frames.clear();
     if (error) this.#options.logger?.warn({ err: error, port: this.#options.port }, 'sandbox loopback service ended');
-    this.#resolveEnded(error);
+    // Once `ended` settles nothing listens on the port any more, not even a relay being killed.
+    void Promise.resolve(relayGone)
+      .catch(() => undefined)
+      .then(() => this.#resolveEnded(error));
   }
 
   #destroyConnections(): void {
