@@ -8,7 +8,7 @@ import type { LLMGateway } from './gateway/llm-gateway-types.js';
 import { loadConfig, type Config } from './config/config.js';
 import { writeGitHubAppEnv } from './config/github-app-env-file.js';
 import { Engine } from './engine/engine.js';
-import { sessionParts } from './engine/session-parts.js';
+import { sessionParts, warmRequestFor } from './engine/session-parts.js';
 import { RepoMirrors } from './git/repo-mirrors.js';
 import type { EventBus } from './events/event-bus.js';
 import { InMemoryEventBus } from './events/in-memory-event-bus.js';
@@ -38,6 +38,7 @@ import { RepoConfigCache } from './github/inbox/repo-config-cache.js';
 import { SqliteWebhookInbox } from './github/inbox/sqlite-webhook-inbox.js';
 import { createHttpServer, type Handler, type RunningHttpServer } from './server/create-http-server.js';
 import { packageRoot } from './server/package-root.js';
+import { SqliteSandboxClaims } from './store/sqlite/sqlite-sandbox-claims.js';
 import { SqliteSessionStore } from './store/sqlite/sqlite-session-store.js';
 import type { SessionStore } from './store/session-store.js';
 import { GitHubWriteLimiter } from './github/github-write-limiter.js';
@@ -158,7 +159,10 @@ export class TeleCoderBuilder {
   build(): TeleCoder {
     const config = this.#config ?? loadConfig();
     const logger = this.#logger ?? createLogger(config.logLevel, undefined, config.logFormat);
-    const store = this.#store ?? SqliteSessionStore.open({ file: join(config.dataDir, 'telecoder.db') });
+    const databaseFile = join(config.dataDir, 'telecoder.db');
+    const store = this.#store ?? SqliteSessionStore.open({ file: databaseFile });
+    // Claims of warm sandboxes live beside the sessions they belong to (a custom store keeps none).
+    const claims = this.#runtime || this.#store ? undefined : SqliteSandboxClaims.open({ file: databaseFile });
     const bus = this.#bus ?? new InMemoryEventBus({ logger });
     const runtime =
       this.#runtime ??
@@ -173,6 +177,8 @@ export class TeleCoderBuilder {
         instanceLabel: store.instanceId(),
         // What sandboxes reach, enforced by the runtime's egress proxy (docs/egress.md).
         egress: egressSettings(config.sandbox),
+        warmSandboxes: config.sandbox.warmSandboxes,
+        ...(claims ? { claims } : {}),
       });
     // Every GitHub write of this process, the provider's and the App's, waits in one queue.
     const githubWriteLimiter = new GitHubWriteLimiter({ intervalMs: config.githubWriteIntervalMs });
@@ -215,6 +221,7 @@ export class TeleCoderBuilder {
       config,
       logger,
       ...(this.#chatReapIntervalMs !== undefined ? { chatReapIntervalMs: this.#chatReapIntervalMs } : {}),
+      warmRequestFor: (repo) => warmRequestFor(config, repo),
     });
     // Only the built-in Docker runtime ever used the path-based label (see legacy-sandboxes.ts).
     const sweepLegacy = this.#runtime
@@ -231,6 +238,7 @@ export class TeleCoderBuilder {
       githubWriteLimiter,
       channels: [...this.#channels, ...builtInChannels(config)],
       webhookInbox: this.#webhookInbox,
+      ...(claims ? { sandboxClaims: claims } : {}),
       ...(gateway ? { gateway } : {}),
       ...(sweepLegacy ? { sweepLegacy } : {}),
     });
@@ -284,6 +292,8 @@ interface TeleCoderParts {
   /** Holds the LLM keys for external agents; closed (every grant revoked) at stop. */
   gateway?: LLMGateway;
   webhookInbox?: WebhookInboxOptions;
+  /** The warm pool's claims on their own database connection, closed after the runtime. */
+  sandboxClaims?: SqliteSandboxClaims;
 }
 
 /** A composed application: the engine plus the one HTTP server for the API and webhooks. */
@@ -304,6 +314,7 @@ export class TeleCoder {
   #reporter?: TrackingCommentReporter;
   #background?: BackgroundWork;
   readonly #webhookInboxOptions: WebhookInboxOptions;
+  readonly #sandboxClaims: SqliteSandboxClaims | undefined;
   #inbox?: SqliteWebhookInbox;
   #inboxProcessor?: InboxProcessor;
 
@@ -320,6 +331,7 @@ export class TeleCoder {
     this.#channelFactories = parts.channels;
     this.#gateway = parts.gateway;
     this.#webhookInboxOptions = parts.webhookInbox ?? {};
+    this.#sandboxClaims = parts.sandboxClaims;
   }
 
   /** The key-holding LLM gateway external agents use (undefined when a custom agent replaced them). */
@@ -476,7 +488,8 @@ export class TeleCoder {
       ),
     );
     // The egress proxy goes once the sandboxes it served are gone.
-    await this.runtime.close?.().catch((error: unknown) => this.logger.warn({ err: error }, 'could not remove the egress proxy'));
+    await this.runtime.close?.().catch((error: unknown) => this.logger.warn({ err: error }, 'could not remove the warm sandboxes and the egress proxy'));
+    this.#sandboxClaims?.close();
     // Interrupted sessions' final comments are written before the process lets go of GitHub, in
     // what is left of the budget.
     const left = Math.max(0, deadline - Date.now());

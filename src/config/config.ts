@@ -80,6 +80,11 @@ export interface Config {
     /** TELECODER_SNAPSHOT_MIN_FILES: repositories this big get a workspace snapshot image. */
     snapshotMinFiles: number;
     /**
+     * TELECODER_WARM_SANDBOXES: sandboxes kept created and started for the next sessions of the
+     * repositories used last (the warm pool); 0 turns it off.
+     */
+    warmSandboxes: number;
+    /**
      * TELECODER_EGRESS: what a sandbox may reach. `registries` (default): only the package
      * registries and `egressAllow`, through TeleCoder's proxy; `none`: nothing; `open`: anything
      * (the host and other sandboxes still not).
@@ -359,6 +364,7 @@ const envSchema = z.object({
   TELECODER_SETUP_TIMEOUT: duration('TELECODER_SETUP_TIMEOUT', '10m'),
   TELECODER_DEPENDENCY_CACHE: boolText(true),
   TELECODER_SNAPSHOT_MIN_FILES: int('TELECODER_SNAPSHOT_MIN_FILES', 2000, 0),
+  TELECODER_WARM_SANDBOXES: int('TELECODER_WARM_SANDBOXES', 1, 0),
   TELECODER_EGRESS: z
     .enum([...EGRESS_POLICIES, ''], {
       error: () => 'TELECODER_EGRESS must be "registries" (package registries only), "none" or "open"',
@@ -580,6 +586,7 @@ export function loadConfig(processEnv: NodeJS.ProcessEnv = process.env): Config 
       wallClockMs: e.TELECODER_SANDBOX_TIMEOUT,
       dependencyCache: e.TELECODER_DEPENDENCY_CACHE,
       snapshotMinFiles: e.TELECODER_SNAPSHOT_MIN_FILES,
+      warmSandboxes: e.TELECODER_WARM_SANDBOXES,
       egress: e.TELECODER_EGRESS || 'registries',
       egressAllow: e.TELECODER_EGRESS_ALLOW,
       diskBytes: e.TELECODER_SANDBOX_DISK,

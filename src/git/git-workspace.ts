@@ -1,5 +1,5 @@
 import { createWriteStream } from 'node:fs';
-import { appendFile, chmod, mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { appendFile, chmod, mkdir, open, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -133,7 +133,8 @@ export class GitWorkspace {
       // No checkout: the server never needs the files, only the index. The sandbox checks the
       // tree out itself from the .git it is given (for a big repository, writing the files once
       // there instead of on the server and again through a tar stream is most of the start time).
-      const cloneArgs = ['clone', '--quiet', '--no-checkout', '--depth', String(depth), '--no-tags', '--single-branch'];
+      // No template: its sample hooks and description would only make the sandbox's copy bigger.
+      const cloneArgs = ['clone', '--quiet', '--template=', '--no-checkout', '--depth', String(depth), '--no-tags', '--single-branch'];
       if (options.baseBranch !== undefined) cloneArgs.push('--branch', options.baseBranch);
       // `--` keeps a URL from ever being read as an option.
       cloneArgs.push('--', access.cloneUrl, dir);
@@ -302,6 +303,10 @@ export class GitWorkspace {
 
   /** How many files the base tree has. */
   async fileCount(): Promise<number> {
+    // The index's header holds the count ("DIRC", version, entries): one small read on the
+    // session's critical path instead of a git process listing every file.
+    const header = await readIndexHeader(join(this.dir, '.git', 'index'));
+    if (header) return header.entries;
     const listed = (await runGit(['ls-files', '-z'], { cwd: this.dir, timeoutMs: this.#timeoutMs })).stdout;
     return listed === '' ? 0 : listed.split('\0').length - 1;
   }
@@ -388,3 +393,19 @@ export class GitWorkspace {
   }
 }
 
+/** The entry count of a git index (format versions 2 to 4), or undefined when the file is not one. */
+async function readIndexHeader(file: string): Promise<{ entries: number } | undefined> {
+  let handle;
+  try {
+    handle = await open(file, 'r');
+    const header = Buffer.alloc(12);
+    const { bytesRead } = await handle.read(header, 0, 12, 0);
+    const version = header.readUInt32BE(4);
+    if (bytesRead < 12 || header.toString('latin1', 0, 4) !== 'DIRC' || version < 2 || version > 4) return undefined;
+    return { entries: header.readUInt32BE(8) };
+  } catch {
+    return undefined;
+  } finally {
+    await handle?.close();
+  }
+}

@@ -42,6 +42,12 @@ export interface SandboxSpec {
 
 export type SandboxNetwork = 'egress' | 'none';
 
+/**
+ * A sandbox as a session would ask for it, without the session: what a runtime can make ahead of
+ * time (Runtime.warm). `workspace` names the commit whose snapshot the sandbox would start from.
+ */
+export type WarmRequest = Pick<SandboxSpec, 'network' | 'limits' | 'cache' | 'workspace'>;
+
 /** A request from a sandbox that the egress policy refused. */
 export interface BlockedEgress {
   /** The host name (or address) the sandbox asked for. */
@@ -202,8 +208,11 @@ export interface Runtime {
    * undefined when that is not known yet (the image is built at the first session). Optional.
    */
   installedAgents?(): Promise<ReadonlySet<string> | undefined>;
-  /** Prepares in the background what the next sandbox needs (called after the sweep). Optional. */
-  warm?(): void;
+  /**
+   * Prepares in the background what the next sandboxes need (called after the sweep): sandboxes
+   * made ahead of time for the requests given, most likely first (the warm pool). Optional.
+   */
+  warm?(likely?: readonly WarmRequest[]): void;
   /** Lets go of what the runtime runs besides sandboxes (the egress proxy). Called at shutdown. Optional. */
   close?(): Promise<void>;
 }

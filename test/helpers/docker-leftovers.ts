@@ -11,6 +11,19 @@ export function containersLabelled(label: string): string[] {
   return docker(['ps', '-aq', '--filter', `label=${label}`]);
 }
 
+/**
+ * Full ids (as the server and its store know them) of the containers that match every `docker ps`
+ * filter, e.g. `label=telecoder.warm=true` or `id=…`: running ones, or all of them with `all`.
+ */
+export function containersWhere(filters: string[], options: { all?: boolean } = {}): string[] {
+  return docker(['ps', '-q', '--no-trunc', ...(options.all ? ['-a'] : []), ...filters.flatMap((filter) => ['--filter', filter])]);
+}
+
+/** A container's name as `docker ps` shows it (no leading slash). */
+export function containerName(id: string): string {
+  return docker(['inspect', '--format', '{{.Name}}', id])[0]!.replace(/^\//, '');
+}
+
 /** Ids of a session's containers (running or not). */
 export function containersOf(sessionId: string): string[] {
   return containersLabelled(`telecoder.session=${sessionId}`);

@@ -16,6 +16,8 @@ export interface ServerProcessSetUp {
   script: ScriptStep[];
   /** The git request the stand-ins' proxy holds in flight. */
   holdGit?: (req: IncomingMessage) => boolean;
+  /** Set last in every server's environment (TELECODER_WARM_SANDBOXES, LOG_LEVEL, …). */
+  env?: Record<string, string>;
 }
 
 /**
@@ -62,6 +64,7 @@ export function useServerProcessHarness(prefix: string) {
         // One session at a time: the second one waits in the queue.
         TELECODER_MAX_CONCURRENT: '1',
         LOG_LEVEL: 'warn' as const,
+        ...options.env,
       };
       const servers: ServerProcess[] = [];
       cleanups.push(async () => {

@@ -39,6 +39,9 @@ export function testEnv(options: TestAppOptions & { dataDir: string }): NodeJS.P
     TELECODER_MODEL: 'scripted-model',
     GITHUB_TOKEN: CANARY_GITHUB_TOKEN,
     TELECODER_GIT_URL: options.gitUrl ?? 'file:///nonexistent',
+    // No warm pool unless a test asks for one (its own tests do; TEST_WARM_SANDBOXES=1 runs
+    // every test with it): a pool sandbox carries its session in the store, not in its labels.
+    TELECODER_WARM_SANDBOXES: process.env.TEST_WARM_SANDBOXES ?? '0',
     // The agent alone: tests that script only the agent's requests. Pipeline tests set the stages.
     TELECODER_STAGES: 'code',
     // GitHub writes are spaced 1 s apart in production; mocked GitHub needs no spacing (the write-rate test sets its own).

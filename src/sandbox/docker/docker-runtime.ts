@@ -12,12 +12,15 @@ import type {
   Runtime,
   Sandbox,
   SandboxSpec,
+  WarmRequest,
   WorkspaceSnapshotRequest,
 } from '../runtime.js';
 import { WorkspaceSnapshots } from './workspace-snapshots.js';
 import { PACKAGE_REGISTRIES, type EgressSettings } from '../egress/egress-settings.js';
 import { hostNetworks } from './egress/host-networks.js';
-import { SandboxNetworks } from './egress/sandbox-networks.js';
+import { SandboxNetworks, type SandboxNetwork as SandboxNetworkAttachment } from './egress/sandbox-networks.js';
+import { InMemorySandboxClaims, type SandboxClaims } from '../sandbox-claims.js';
+import { WarmKeyChangedError, WarmPool, type WarmKey, type WarmMember } from './warm-pool.js';
 import {
   CACHE_LABEL,
   CACHE_MOUNT_PATH,
@@ -37,6 +40,10 @@ const CODING_AGENTS_LABEL = 'telecoder.coding-agents';
 export const MANAGED_LABEL = 'telecoder.managed';
 export const SESSION_LABEL = 'telecoder.session';
 export const INSTANCE_LABEL = 'telecoder.instance';
+/** Marks a sandbox made for the warm pool: its session, once claimed, is in SandboxClaims. */
+export const WARM_LABEL = 'telecoder.warm';
+/** How long a warm sandbox waits for a session before it is made again. */
+const DEFAULT_WARM_MAX_IDLE_MS = 10 * 60_000;
 
 const PING_TIMEOUT_MS = 10_000;
 /** Measuring a sandbox's disk use costs a `du` of its files (~50 ms for 20,000 files). */
@@ -62,6 +69,46 @@ export interface DockerRuntimeOptions {
   egressDeny?: readonly string[];
   /** How often a sandbox's disk use is measured against SandboxLimits.diskBytes (default 2 s). */
   diskPollMs?: number;
+  /** Sandboxes kept created and started for the next sessions (TELECODER_WARM_SANDBOXES); default 0. */
+  warmSandboxes?: number;
+  /** How long a warm sandbox waits for a session before it is replaced (default 10 minutes). */
+  warmMaxIdleMs?: number;
+  /** Where a session's claim of a warm sandbox is recorded (the store); default in memory. */
+  claims?: SandboxClaims;
+}
+
+/** Where a sandbox starts (DockerRuntime.startPoint). */
+interface StartPoint {
+  /** The workspace snapshot image to start from, when there is a current one. */
+  snapshot: string | undefined;
+  labels: Record<string, string>;
+  /** The sandbox image's id; undefined when it was not needed (no pool) or the image is missing. */
+  imageId: string | undefined;
+}
+
+type LaunchOptions = WarmRequest &
+  Pick<SandboxSpec, 'labels' | 'onEgressBlocked'> & { sessionId?: string; name: string; start: StartPoint; idleMs: number };
+
+/** A started sandbox with the network it was given (a warm one binds it to its session later). */
+interface WarmSandbox extends WarmMember {
+  sandbox: DockerSandbox;
+  network: SandboxNetworkAttachment;
+}
+
+function warmRequestOf(spec: SandboxSpec): WarmRequest {
+  return {
+    network: spec.network,
+    limits: spec.limits,
+    ...(spec.cache ? { cache: spec.cache } : {}),
+    ...(spec.workspace ? { workspace: spec.workspace } : {}),
+  };
+}
+
+/** Equal keys, interchangeable containers: the image, limits, network, cache volume and snapshot. */
+function warmKeyOf(request: WarmRequest, start: StartPoint): WarmKey {
+  const shape = JSON.stringify([start.imageId ?? '', request.network, request.limits]);
+  const repo = request.cache?.repo ?? '';
+  return { repo, shape, full: JSON.stringify([shape, repo, start.snapshot ?? '']) };
 }
 
 /** Runs each session's sandbox as a locked-down Docker container. */
@@ -78,6 +125,9 @@ export class DockerRuntime implements Runtime {
   private readonly live = new Map<string, DockerSandbox>();
   private readonly snapshots: WorkspaceSnapshots;
   private readonly diskPollMs: number;
+  private readonly pool: WarmPool<WarmSandbox>;
+  private readonly claims: SandboxClaims;
+  private readonly warmMaxIdleMs: number;
   /** Whether the storage driver takes `storage-opt size`; unknown until a sandbox asked for it. */
   private diskQuota: boolean | undefined;
 
@@ -90,6 +140,20 @@ export class DockerRuntime implements Runtime {
     this.logger = options.logger;
     this.instanceLabel = options.instanceLabel;
     this.diskPollMs = options.diskPollMs ?? DEFAULT_DISK_POLL_MS;
+    this.claims = options.claims ?? new InMemorySandboxClaims();
+    this.warmMaxIdleMs = options.warmMaxIdleMs ?? DEFAULT_WARM_MAX_IDLE_MS;
+    this.pool = new WarmPool<WarmSandbox>({
+      size: options.warmSandboxes ?? 0,
+      maxIdleMs: this.warmMaxIdleMs,
+      keyOf: async (request) => {
+        const start = await this.startPoint(request);
+        if (!start.imageId) throw new Error(`the sandbox image ${this.image} does not exist yet`);
+        return warmKeyOf(request, start);
+      },
+      make: (request, key) => this.makeWarm(request, key),
+      claims: this.claims,
+      logger: this.logger,
+    });
     const scope = this.instanceLabel ? [`${INSTANCE_LABEL}=${this.instanceLabel}`] : [];
     this.networks = new SandboxNetworks({
       docker: this.docker,
@@ -114,12 +178,15 @@ export class DockerRuntime implements Runtime {
     });
   }
 
-  snapshotWorkspace(request: WorkspaceSnapshotRequest): Promise<void> {
-    return this.snapshots.make(request);
+  /** A new snapshot changes what the next session of its repository starts from: the pool follows. */
+  async snapshotWorkspace(request: WorkspaceSnapshotRequest): Promise<void> {
+    await this.snapshots.make(request);
+    await this.pool.refresh();
   }
 
-  snapshotSandbox(sandbox: Sandbox, target: { repo: string; commit: string }): Promise<void> {
-    return this.snapshots.commitSandbox(sandbox, target.repo, target.commit);
+  async snapshotSandbox(sandbox: Sandbox, target: { repo: string; commit: string }): Promise<void> {
+    await this.snapshots.commitSandbox(sandbox, target.repo, target.commit);
+    await this.pool.refresh();
   }
 
   /** Resolves when no workspace snapshot is being made. */
@@ -152,40 +219,109 @@ export class DockerRuntime implements Runtime {
   }
 
   async create(spec: SandboxSpec): Promise<Sandbox> {
-    const { sessionId, limits } = spec;
-    const name = `telecoder-${sessionId}`;
-    await this.removeEarlierAttempt(sessionId, name);
+    const start = await this.startPoint(spec);
+    if (this.pool.size > 0 && !spec.labels && start.imageId) {
+      const request = warmRequestOf(spec);
+      const key = warmKeyOf(request, start);
+      const member = this.pool.take(key.full, spec.sessionId);
+      this.pool.want(request, key);
+      const claimed = member ? await this.claimWarm(member, spec) : undefined;
+      if (claimed) return claimed;
+    }
+    const name = `telecoder-${spec.sessionId}`;
+    await this.removeEarlierAttempt(spec.sessionId, name);
+    const { sandbox } = await this.launch({ ...spec, name, start, idleMs: 0 });
+    return sandbox;
+  }
+
+  /**
+   * Where a sandbox for this request starts: its workspace snapshot when there is a current one,
+   * the labels that let it become one, and the sandbox image's id (what the warm pool keys on).
+   */
+  private async startPoint(request: WarmRequest): Promise<StartPoint> {
+    if (request.workspace) {
+      const found = await this.snapshots.lookup(request.workspace.repo, request.workspace.commit);
+      return { snapshot: found.reference, labels: found.labels, imageId: found.baseId };
+    }
+    if (this.pool.size === 0) return { snapshot: undefined, labels: {}, imageId: undefined };
+    // A missing image is said by the create that follows, with how to build it.
+    const image = await this.docker.getImage(this.image).inspect().catch(() => undefined);
+    return { snapshot: undefined, labels: {}, imageId: image?.Id };
+  }
+
+  /**
+   * Gives a warm sandbox to its session: its network reports to it, its clock starts, and its
+   * container takes the session's name. Undefined (the sandbox removed) when it stopped while it
+   * waited; the session then starts a sandbox of its own.
+   */
+  private async claimWarm(member: WarmSandbox, spec: SandboxSpec): Promise<Sandbox | undefined> {
+    const { sandbox } = member;
+    const name = `telecoder-${spec.sessionId}`;
+    try {
+      await this.removeEarlierAttempt(spec.sessionId, name);
+      if (!(await sandbox.usable())) throw new Error('it stopped while it waited');
+      await member.network.bind(spec.sessionId, spec.onEgressBlocked);
+    } catch (error) {
+      this.logger?.warn({ err: error, sessionId: spec.sessionId, containerId: sandbox.id }, 'a warm sandbox could not be used; starting one');
+      await member.destroy().catch(() => undefined);
+      return undefined;
+    }
+    sandbox.claim(spec.sessionId);
+    // The name is for people reading `docker ps`; the claim in the store is what says whose it is.
+    void this.docker
+      .getContainer(sandbox.id)
+      .rename({ name })
+      .catch((error: unknown) => this.logger?.debug({ err: error, sessionId: spec.sessionId }, 'could not rename a claimed sandbox'));
+    this.logger?.info({ sessionId: spec.sessionId, containerId: sandbox.id, network: spec.network }, 'sandbox taken from the warm pool');
+    return sandbox;
+  }
+
+  /** Makes a sandbox for no session yet (the warm pool); the pool hands it out with claimWarm. */
+  private async makeWarm(request: WarmRequest, key: WarmKey): Promise<WarmSandbox> {
+    const start = await this.startPoint(request);
+    const now = warmKeyOf(request, start);
+    if (now.full !== key.full) throw new WarmKeyChangedError();
+    return this.launch({ ...request, name: `telecoder-warm-${randomBytes(6).toString('hex')}`, start, idleMs: this.warmMaxIdleMs });
+  }
+
+  /**
+   * Creates and starts one sandbox container. `sessionId` empty: a warm sandbox, which waits
+   * `idleMs` at most for its session before its wall clock starts (its own `sleep` covers both).
+   */
+  private async launch(options: LaunchOptions): Promise<WarmSandbox> {
+    const { limits, start } = options;
+    const sessionId = options.sessionId ?? '';
     const mounts: Dockerode.MountConfig = [];
-    if (spec.cache) {
-      const volume = cacheVolumeName(this.instanceLabel, spec.cache.repo);
+    if (options.cache) {
+      const volume = cacheVolumeName(this.instanceLabel, options.cache.repo);
       await ensureCacheVolume(this.docker, volume, {
         [MANAGED_LABEL]: 'true',
         [CACHE_LABEL]: 'true',
-        [CACHE_REPO_LABEL]: spec.cache.repo,
+        [CACHE_REPO_LABEL]: options.cache.repo,
         ...(this.instanceLabel ? { [INSTANCE_LABEL]: this.instanceLabel } : {}),
       });
       // The repository's own cache volume, nothing else: no host path, no socket.
       mounts.push({ Type: 'volume', Source: volume, Target: CACHE_MOUNT_PATH, ReadOnly: false });
     }
 
-    // The snapshot to start from, and the labels that let this sandbox become one after setup.
-    const found = spec.workspace ? await this.snapshots.lookup(spec.workspace.repo, spec.workspace.commit) : undefined;
     const labels: Record<string, string> = {
       // A session sandbox may be saved as its commit's snapshot once setup is done.
-      ...found?.labels,
-      ...spec.labels,
+      ...start.labels,
+      ...options.labels,
       [MANAGED_LABEL]: 'true',
+      // Empty for a warm sandbox (a snapshot image's own label is not inherited): its session is in the claims.
       [SESSION_LABEL]: sessionId,
+      ...(sessionId ? {} : { [WARM_LABEL]: 'true' }),
       ...(this.instanceLabel ? { [INSTANCE_LABEL]: this.instanceLabel } : {}),
     };
-    const snapshot = found?.reference;
-    // The session's own network and the proxy settings that go with it; undone when the sandbox ends.
-    const network = await this.networks.prepare(spec);
+    const { snapshot } = start;
+    // The sandbox's own network and the proxy settings that go with it; undone when the sandbox ends.
+    const network = await this.networks.prepare({ sessionId, network: options.network, ...(options.onEgressBlocked ? { onEgressBlocked: options.onEgressBlocked } : {}) });
     const container = await this.createContainer({
-      name,
+      name: options.name,
       Image: snapshot ?? this.image,
       // The container ends itself at the wall clock even if this server dies meanwhile.
-      Cmd: ['sleep', String(Math.ceil(limits.wallClockMs / 1000))],
+      Cmd: ['sleep', String(Math.ceil((limits.wallClockMs + options.idleMs) / 1000))],
       User: SANDBOX_USER,
       WorkingDir: WORKSPACE_DIR,
       Labels: labels,
@@ -228,6 +364,7 @@ export class DockerRuntime implements Runtime {
       ...(this.logger ? { logger: this.logger } : {}),
       onExit: () => {
         this.live.delete(container.id);
+        this.claims.release(container.id);
         void network.release();
       },
       workspacePrepared: snapshot !== undefined,
@@ -240,12 +377,14 @@ export class DockerRuntime implements Runtime {
       await container.start();
     } catch (error) {
       await sandbox.destroy().catch(() => undefined);
-      throw new Error(`Could not start the sandbox container for session ${sessionId}: ${messageOf(error)}`, { cause: error });
+      const whose = sessionId ? `session ${sessionId}` : 'the warm pool';
+      throw new Error(`Could not start the sandbox container for ${whose}: ${messageOf(error)}`, { cause: error });
     }
     this.live.set(container.id, sandbox);
-    sandbox.startWatching();
-    this.logger?.info({ sessionId, containerId: container.id, network: spec.network }, 'sandbox started');
-    return sandbox;
+    if (sessionId) sandbox.startWatching();
+    else sandbox.startIdle();
+    this.logger?.info({ sessionId, containerId: container.id, network: options.network, warm: !sessionId }, sessionId ? 'sandbox started' : 'warm sandbox started');
+    return { id: container.id, sandbox, network, exited: sandbox.exited, destroy: () => sandbox.destroy() };
   }
 
   private async createContainer(options: Dockerode.ContainerCreateOptions): Promise<Dockerode.Container> {
@@ -275,13 +414,14 @@ export class DockerRuntime implements Runtime {
     }
   }
 
+  /** Every sandbox of this server; a warm one's session is the one that claimed it ('' before). */
   async listManaged(): Promise<ManagedSandbox[]> {
     const label = [`${MANAGED_LABEL}=true`];
     if (this.instanceLabel) label.push(`${INSTANCE_LABEL}=${this.instanceLabel}`);
     const containers = await this.docker.listContainers({ all: true, filters: { label } });
     return containers.map((container) => ({
       id: container.Id,
-      sessionId: container.Labels?.[SESSION_LABEL] ?? '',
+      sessionId: container.Labels?.[SESSION_LABEL] || this.claims.claimant(container.Id) || '',
       running: container.State === 'running',
     }));
   }
@@ -293,20 +433,43 @@ export class DockerRuntime implements Runtime {
       return;
     }
     await forceRemove(this.docker.getContainer(id));
+    this.claims.release(id);
   }
 
-  /** Session networks (and an egress proxy) an earlier run left: their sandboxes are gone. */
+  /**
+   * Session networks (and an egress proxy) an earlier run left: their sandboxes are gone. Claims
+   * of sandboxes that no longer exist are forgotten.
+   */
   async sweep(): Promise<void> {
     await this.networks.sweep();
+    const existing = await this.listManaged();
+    this.claims.retainOnly(new Set(existing.map((sandbox) => sandbox.id)));
   }
 
-  /** Gets the egress proxy and a spare sandbox network ready, off any session's path. */
-  warm(): void {
+  /**
+   * Gets the egress proxy and a spare sandbox network ready, and fills the warm pool for the
+   * requests given (the repositories used last), off any session's path.
+   */
+  warm(likely: readonly WarmRequest[] = []): void {
     this.networks.warm();
+    if (this.pool.size === 0) return;
+    void (async () => {
+      // Oldest first: each `want` moves its repository to the front.
+      for (const request of [...likely].reverse()) {
+        const start = await this.startPoint(request);
+        if (start.imageId) this.pool.want(request, warmKeyOf(request, start));
+      }
+    })().catch((error: unknown) => this.logger?.warn({ err: error }, 'could not fill the warm pool; sessions start cold'));
   }
 
-  /** Removes the egress proxy once the sandboxes' networks are gone. */
+  /** The warm pool (tests and the benchmark wait for it to fill). */
+  get warmPool(): WarmPool<WarmSandbox> {
+    return this.pool;
+  }
+
+  /** Removes the warm sandboxes, then the egress proxy once the sandboxes' networks are gone. */
   async close(): Promise<void> {
+    await this.pool.close();
     await this.networks.close();
   }
 

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { posix } from 'node:path';
-import { Writable, type Duplex, type Readable } from 'node:stream';
+import { Readable, Writable, type Duplex } from 'node:stream';
 import type Dockerode from 'dockerode';
 import type { Logger } from '../../logger.js';
 import type { ExecOptions, ExecResult, ExecStream, LoopbackService, Sandbox, SandboxExit } from '../runtime.js';
@@ -70,6 +70,44 @@ function describeReason(reason: StopReason | undefined): string {
     default:
       return 'reason unknown';
   }
+}
+
+/** Archives up to this size are extracted on the executor (held in memory once, on the server). */
+const EXECUTOR_ARCHIVE_MAX_BYTES = 8 * 1024 * 1024;
+const ARCHIVE_TIMEOUT_MS = 120_000;
+
+/** Reads a stream until it ends or more than `limit` bytes came; the stream is left paused. */
+async function readUpTo(stream: Readable, limit: number): Promise<{ chunks: Buffer[]; ended: boolean }> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  return new Promise((resolve, reject) => {
+    const finish = (ended: boolean) => {
+      stream.off('data', onData);
+      stream.off('end', onEnd);
+      stream.off('error', onError);
+      if (!ended) stream.pause();
+      resolve({ chunks, ended });
+    };
+    const onData = (chunk: Buffer) => {
+      chunks.push(chunk);
+      size += chunk.length;
+      if (size > limit) finish(false);
+    };
+    const onEnd = () => finish(true);
+    const onError = (error: Error) => {
+      stream.off('data', onData);
+      stream.off('end', onEnd);
+      reject(error);
+    };
+    stream.on('data', onData);
+    stream.once('end', onEnd);
+    stream.once('error', onError);
+  });
+}
+
+async function* prepend(head: Buffer[], rest: Readable): AsyncGenerator<Buffer> {
+  yield* head;
+  for await (const chunk of rest) yield chunk as Buffer;
 }
 
 /** What a failed write says: the writer's own message, or what to do when the writer is missing. */
@@ -161,7 +199,6 @@ export interface DockerSandboxOptions {
  */
 export class DockerSandbox implements Sandbox {
   readonly id: string;
-  readonly sessionId: string;
   readonly workspace = WORKSPACE_DIR;
   readonly workspacePrepared: boolean;
   readonly exited: Promise<SandboxExit>;
@@ -174,7 +211,9 @@ export class DockerSandbox implements Sandbox {
   private exit: SandboxExit | undefined;
   private wallClockTimer: NodeJS.Timeout | undefined;
   private oomEvents: Readable | undefined;
-  private readonly diskWatchdog: DiskWatchdog | undefined;
+  private diskWatchdog: DiskWatchdog | undefined;
+  private readonly disk: DockerSandboxOptions['disk'];
+  private currentSessionId: string;
   private stopped = false;
   private destroying: Promise<void> | undefined;
   private watching = false;
@@ -188,25 +227,12 @@ export class DockerSandbox implements Sandbox {
     this.docker = options.docker;
     this.container = options.container;
     this.id = options.container.id;
-    this.sessionId = options.sessionId;
+    this.currentSessionId = options.sessionId;
     this.logger = options.logger;
     this.wallClockMs = options.wallClockMs;
     this.workspacePrepared = options.workspacePrepared ?? false;
     this.residentExecutor = options.residentExecutor ?? false;
-    const { disk } = options;
-    this.diskWatchdog = disk
-      ? new DiskWatchdog({
-          limitBytes: disk.limitBytes,
-          intervalMs: disk.pollMs,
-          meter: disk.meter,
-          logger: this.logger,
-          sessionId: this.sessionId,
-          onExceeded: (usedBytes) => {
-            this.logger?.warn({ sessionId: this.sessionId, usedBytes, limitBytes: disk.limitBytes }, 'sandbox went past its disk limit');
-            void this.kill('disk');
-          },
-        })
-      : undefined;
+    this.disk = options.disk;
     this.exited = new Promise<SandboxExit>((resolve) => {
       this.resolveExited = (exit) => {
         if (this.exit) return;
@@ -219,19 +245,70 @@ export class DockerSandbox implements Sandbox {
     });
   }
 
+  /** The session the sandbox belongs to ('' for a warm-pool sandbox not claimed yet). */
+  get sessionId(): string {
+    return this.currentSessionId;
+  }
+
   /** Starts the timers and watches; called by the runtime right after the container started. */
   startWatching(): void {
+    this.startIdle();
+    this.startSessionClock();
+  }
+
+  /**
+   * Watches a started sandbox that waits for its session (the warm pool): how it exits and its
+   * memory, and starts its executor. Its wall clock and disk limit start when it is claimed.
+   */
+  startIdle(): void {
     // Waiting only makes sense once it runs: Docker answers a wait on a created container at once.
     if (this.watching || this.stopped) return;
     this.watching = true;
     void this.watchExit().then(this.resolveExited);
+    void this.watchOom();
+    // Started now so the first tool call does not wait for it; a failure is told to that call.
+    if (this.residentExecutor) void this.startExecutor().catch(() => undefined);
+  }
+
+  /**
+   * Whether a sandbox that waited (the warm pool) still runs and its executor answers calls: a
+   * container killed or a Docker engine restarted meanwhile is not handed to a session.
+   */
+  async usable(): Promise<boolean> {
+    if (this.stopped || this.stopReason) return false;
+    if (!this.residentExecutor) return true;
+    const executor = await this.startExecutor().catch(() => null);
+    if (executor === null) return false;
+    return (executor?.usable ?? true) && !this.stopped;
+  }
+
+  /** Hands a warm-pool sandbox to its session: from now on it is that session's, on its clock. */
+  claim(sessionId: string): void {
+    if (this.currentSessionId) throw new Error(`sandbox ${this.id} already belongs to session ${this.currentSessionId}`);
+    this.currentSessionId = sessionId;
+    this.startSessionClock();
+  }
+
+  /** The session's limits in time and disk, counted from the moment the session got the sandbox. */
+  private startSessionClock(): void {
+    if (this.wallClockTimer || this.stopped) return;
     this.wallClockTimer = setTimeout(() => void this.kill('wall-clock'), this.wallClockMs);
     // A server shutting down should not wait for sandboxes: their own `sleep` ends them.
     this.wallClockTimer.unref();
-    void this.watchOom();
-    this.diskWatchdog?.start();
-    // Started now so the first tool call does not wait for it; a failure is told to that call.
-    if (this.residentExecutor) void this.startExecutor().catch(() => undefined);
+    const { disk } = this;
+    if (!disk) return;
+    this.diskWatchdog = new DiskWatchdog({
+      limitBytes: disk.limitBytes,
+      intervalMs: disk.pollMs,
+      meter: disk.meter,
+      logger: this.logger,
+      sessionId: this.sessionId,
+      onExceeded: (usedBytes) => {
+        this.logger?.warn({ sessionId: this.sessionId, usedBytes, limitBytes: disk.limitBytes }, 'sandbox went past its disk limit');
+        void this.kill('disk');
+      },
+    });
+    this.diskWatchdog.start();
   }
 
   /**
@@ -439,10 +516,35 @@ export class DockerSandbox implements Sandbox {
     return { exitCode: exitCode ?? SIGKILL_EXIT_CODE, timedOut };
   }
 
+  /**
+   * A small archive (most repositories' .git) is extracted by `tar` run as the sandbox user on
+   * the executor: Docker's archive API costs about 70 ms even for a few kilobytes. A larger one
+   * streams through that API, which does not hold it in memory.
+   */
   async putArchive(dir: string, tar: Readable): Promise<void> {
     if (this.stopped) throw new SandboxStoppedError(this.sessionId, this.exit?.reason);
+    const head = this.residentExecutor ? await readUpTo(tar, EXECUTOR_ARCHIVE_MAX_BYTES) : { chunks: [], ended: false };
+    if (head.ended) {
+      const outcome = await this.runOnExecutor({
+        // -p keeps the archive's modes; a user that is not root keeps no owner but itself.
+        argv: ['tar', '-x', '-p', '-f', '-', '-C', dir],
+        execId: randomUUID(),
+        cwd: '/',
+        env: {},
+        timeoutMs: ARCHIVE_TIMEOUT_MS,
+        maxOutputBytes: 64 * 1024,
+        input: Buffer.concat(head.chunks),
+        serverTimeoutMs: ARCHIVE_TIMEOUT_MS + 2_000 + SERVER_TIMEOUT_GRACE_MS,
+      });
+      if (outcome !== false) {
+        if (outcome.kind === 'exit' && outcome.exitCode === 0 && !outcome.timedOut) return;
+        const detail = outcome.kind === 'exit' ? `exit ${outcome.exitCode}: ${outcome.stderr.trim().slice(0, 500)}` : 'it did not finish in time';
+        throw new Error(`Could not copy files into the sandbox at ${dir} (${detail}); the sandbox may be out of disk space`);
+      }
+    }
     try {
-      await this.container.putArchive(tar, { path: dir });
+      // What was read already goes first, then the rest of the stream.
+      await this.container.putArchive(head.chunks.length > 0 ? Readable.from(prepend(head.chunks, tar)) : tar, { path: dir });
     } catch (error) {
       throw await this.translateGone(error);
     }

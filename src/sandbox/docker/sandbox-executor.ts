@@ -357,6 +357,11 @@ export class SandboxExecutor {
     this.#fail(await this.#options.explainEnd(parts.join('; ')));
   }
 
+  /** False once the executor ended or was closed: every call would fail. */
+  get usable(): boolean {
+    return !this.#failure && !this.#closed;
+  }
+
   /** Ends the executor with `error`: calls in flight and every later call fail with it. */
   #fail(error: Error): void {
     if (this.#failure) return;

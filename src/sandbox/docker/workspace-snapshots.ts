@@ -48,7 +48,7 @@ export class WorkspaceSnapshots {
    * from the current sandbox image, and the labels that make a commit of the sandbox a valid
    * snapshot itself. One inspection of each image.
    */
-  async lookup(repo: string, commit: string): Promise<{ reference: string | undefined; labels: Record<string, string> }> {
+  async lookup(repo: string, commit: string): Promise<{ reference: string | undefined; labels: Record<string, string>; baseId: string }> {
     const reference = `${this.imageName(repo)}:${commit}`;
     const [snapshot, base] = await Promise.all([
       this.#options.docker
@@ -63,7 +63,7 @@ export class WorkspaceSnapshots {
     const labels = { [SNAPSHOT_REPO_LABEL]: repo, [SNAPSHOT_COMMIT_LABEL]: commit, [SNAPSHOT_BASE_LABEL]: base.Id };
     const found = snapshot?.Config?.Labels ?? {};
     const current = found[SNAPSHOT_COMMIT_LABEL] === commit && found[SNAPSHOT_BASE_LABEL] === base.Id;
-    return { reference: current ? reference : undefined, labels };
+    return { reference: current ? reference : undefined, labels, baseId: base.Id };
   }
 
   /** Makes the snapshot unless it exists or is being made; failures are logged, never thrown. */
@@ -112,7 +112,18 @@ export class WorkspaceSnapshots {
    * so the image carries them). Replaces any snapshot of that commit and drops older ones.
    */
   async commitSandbox(sandbox: Sandbox, repo: string, commit: string): Promise<void> {
-    await this.#options.docker.getContainer(sandbox.id).commit({ repo: this.imageName(repo), tag: commit, pause: true });
+    const container = this.#options.docker.getContainer(sandbox.id);
+    const info = await container.inspect();
+    // The labels say what the image holds. Set here, not taken from the container: a sandbox from
+    // the warm pool was made before anyone knew its commit. Its base is the image it started from.
+    const labels = {
+      [SNAPSHOT_REPO_LABEL]: repo,
+      [SNAPSHOT_COMMIT_LABEL]: commit,
+      [SNAPSHOT_BASE_LABEL]: info.Config.Labels?.[SNAPSHOT_BASE_LABEL] ?? info.Image,
+    };
+    const changes = Object.entries(labels).map(([key, value]) => `LABEL ${key}=${JSON.stringify(value)}`);
+    // dockerode sends an array as repeated query parameters, which is how the API takes `changes`.
+    await container.commit({ repo: this.imageName(repo), tag: commit, pause: true, changes });
     await this.remove(repo, { except: commit });
   }
 

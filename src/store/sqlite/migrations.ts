@@ -133,6 +133,22 @@ export const MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 6,
+    description: 'which session claimed which sandbox (the warm pool)',
+    up(db) {
+      db.exec(`
+        -- A warm-pool sandbox is made before its session exists, and Docker fixes a container's
+        -- labels at creation: its owner is recorded here when a session claims it. The primary
+        -- key is what makes a sandbox claimable once.
+        CREATE TABLE sandbox_claims (
+          sandbox_id TEXT PRIMARY KEY,
+          session_id TEXT NOT NULL,
+          claimed_at TEXT NOT NULL
+        );
+      `);
+    },
+  },
 ];
 
 /** Migrations are numbered 1..n without gaps (checked in `migrate`), so the count is the latest version. */

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type Dockerode from 'dockerode';
 import type { Logger } from '../../../logger.js';
 import type { EgressSettings } from '../../egress/egress-settings.js';
-import type { SandboxSpec } from '../../runtime.js';
+import type { BlockedEgress, SandboxSpec } from '../../runtime.js';
 import { EgressProxy, PROXY_PORT } from './egress-proxy.js';
 import { proxyEnv } from './proxy-env.js';
 import { createSessionNetwork, listSessionNetworks, removeSessionNetwork, SESSION_NETWORK_LABEL } from './session-network.js';
@@ -39,6 +39,11 @@ export interface SandboxNetwork {
   env: string[];
   /** Removes the session's network (idempotent; failures are logged, never thrown). */
   release(): Promise<void>;
+  /**
+   * Hands the network of a sandbox made ahead of time to its session: the proxy's refusals are
+   * reported to it from now on (and the proxy is checked to run).
+   */
+  bind(sessionId: string, onEgressBlocked?: (blocked: BlockedEgress) => void): Promise<void>;
 }
 
 /**
@@ -80,7 +85,9 @@ export class SandboxNetworks {
 
   async prepare(spec: Pick<SandboxSpec, 'sessionId' | 'network' | 'onEgressBlocked'>): Promise<SandboxNetwork> {
     const proxy = this.#proxy;
-    if (spec.network === 'none' || !proxy) return { hostConfig: { NetworkMode: 'none' }, env: proxyEnv(undefined), release: async () => undefined };
+    if (spec.network === 'none' || !proxy) {
+      return { hostConfig: { NetworkMode: 'none' }, env: proxyEnv(undefined), release: async () => undefined, bind: async () => undefined };
+    }
     const { docker, logger } = this.#options;
     this.#closed = false;
     const ready = await this.#take();
@@ -118,6 +125,11 @@ export class SandboxNetworks {
       },
       env: proxyEnv(`http://${address}:${PROXY_PORT}`),
       release,
+      bind: async (sessionId, onEgressBlocked) => {
+        const now = await proxy.attach(ready.id, sessionId, onEgressBlocked);
+        // The proxy came back on another address while the sandbox waited: its proxy settings are stale.
+        if (now !== address) throw new Error(`the egress proxy moved from ${address} to ${now} while the sandbox waited`);
+      },
     };
   }
 
