@@ -2,7 +2,8 @@
  * `npm run bench`: what TeleCoder adds on top of Docker, measured against the Docker floor in the
  * same run. A scripted LLM on loopback answers at once, so the times are TeleCoder's own.
  *
- *   (a) POST /api/sessions → the agent's first tool call
+ *   (a) POST /api/sessions → the agent's first tool call, with the warm pool (TELECODER_WARM_SANDBOXES=1)
+ *       and without it; each server runs one session first (its mirror, its pool's repository)
  *   (b) one sandboxed tool-call round trip (LLM answer → tool run in the sandbox → next LLM request)
  *   (c) a whole small session (POST → done) minus the time the LLM took
  *   floor: container create+start; one `docker exec`
@@ -65,19 +66,24 @@ interface SessionTimes {
   wholeMinusLlm: number;
 }
 
-async function oneSession(image: string, repo: string): Promise<SessionTimes> {
+/** One server, with or without its warm pool, running benchmark sessions one after another. */
+interface BenchServer {
+  session(): Promise<SessionTimes>;
+  close(): Promise<void>;
+}
+
+async function startBenchServer(image: string, repo: string, warmSandboxes: number): Promise<BenchServer> {
   const arrivals: number[] = [];
   const step = (reply: ScriptStep): ScriptStep => (request, index) => {
     arrivals.push(performance.now());
     return typeof reply === 'function' ? reply(request, index) : reply;
   };
-  const script: ScriptStep[] = [
-    ...Array.from({ length: TOOL_CALLS_PER_SESSION }, () =>
-      step({ toolCalls: [{ name: 'run_command', arguments: { command: 'true' } }] }),
-    ),
+  const oneSessionScript = (): ScriptStep[] => [
+    ...Array.from({ length: TOOL_CALLS_PER_SESSION }, () => step({ toolCalls: [{ name: 'run_command', arguments: { command: 'true' } }] })),
     step({ toolCalls: [{ name: 'finish', arguments: { summary: 'nothing to change' } }] }),
   ];
-  const llm = await startScriptedLLM(script);
+  // The warm-up session and the measured ones.
+  const llm = await startScriptedLLM(Array.from({ length: ROUNDS + 1 }, oneSessionScript).flat());
   const dataDir = mkdtempSync(join(tmpdir(), 'telecoder-bench-'));
   const config = loadConfig({
     TELECODER_DATA_DIR: dataDir,
@@ -90,6 +96,7 @@ async function oneSession(image: string, repo: string): Promise<SessionTimes> {
     TELECODER_MODEL: 'scripted-model',
     // The agent alone: what is measured is TeleCoder's overhead around the sandbox, not the stages.
     TELECODER_STAGES: 'code',
+    TELECODER_WARM_SANDBOXES: String(warmSandboxes),
   });
   // LLM time as the agent sees it: every complete() call, SDK and loopback HTTP included.
   let llmTime = 0;
@@ -108,7 +115,13 @@ async function oneSession(image: string, repo: string): Promise<SessionTimes> {
   };
   const app = new TeleCoderBuilder().withConfig(config).withLLM(timed).withLogger(createLogger('silent')).build();
   await app.start();
-  try {
+  const runtime = app.runtime as DockerRuntime;
+
+  const session = async (): Promise<SessionTimes> => {
+    // A server between sessions: the pool has made its replacement, in the background.
+    if (warmSandboxes > 0) await runtime.warmPool.settled();
+    llmTime = 0;
+    const firstArrival = arrivals.length;
     const toolEvents: number[] = [];
     let finished!: () => void;
     const done = new Promise<void>((resolve) => (finished = resolve));
@@ -127,20 +140,37 @@ async function oneSession(image: string, repo: string): Promise<SessionTimes> {
     const ended = performance.now();
     unsubscribe();
     const { id } = (await response.json()) as { id: string };
-    const session = app.store.getSession(id)!;
-    if (session.status !== 'complete') throw new Error(`bench session ended ${session.status}: ${session.error}`);
+    const stored = app.store.getSession(id)!;
+    if (stored.status !== 'complete') throw new Error(`bench session ended ${stored.status}: ${stored.error}`);
+    const mine = arrivals.slice(firstArrival);
     // Each tool round trip: from the tool event (the LLM's answer arrived) to the next LLM request.
-    const toolRoundTrips = toolEvents
-      .slice(0, TOOL_CALLS_PER_SESSION)
-      .map((at, i) => arrivals[i + 1]! - at);
+    const toolRoundTrips = toolEvents.slice(0, TOOL_CALLS_PER_SESSION).map((at, i) => mine[i + 1]! - at);
     return { toFirstTool: toolEvents[0]! - posted, toolRoundTrips, wholeMinusLlm: ended - posted - llmTime };
+  };
+
+  return {
+    session,
+    async close() {
+      const instanceId = app.store.instanceId();
+      await app.stop();
+      await llm.close();
+      // The repository's dependency-cache volume outlives the server by design; not this data dir's.
+      await removeInstanceVolumes(new Dockerode(), instanceId);
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The first session of each server warms its mirror and (with a pool) its repository's sandbox; the rest are measured. */
+async function measuredSessions(image: string, repo: string, warmSandboxes: number): Promise<SessionTimes[]> {
+  const server = await startBenchServer(image, repo, warmSandboxes);
+  try {
+    await server.session();
+    const sessions: SessionTimes[] = [];
+    for (let round = 0; round < ROUNDS; round++) sessions.push(await server.session());
+    return sessions;
   } finally {
-    const instanceId = app.store.instanceId();
-    await app.stop();
-    await llm.close();
-    // The repository's dependency-cache volume outlives the server by design; not this data dir's.
-    await removeInstanceVolumes(new Dockerode(), instanceId);
-    rmSync(dataDir, { recursive: true, force: true });
+    await server.close();
   }
 }
 
@@ -177,17 +207,16 @@ async function main(): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), 'telecoder-bench-repo-'));
   try {
     const repo = makeRepo(join(work, 'repo'), { 'README.md': '# bench\n', 'src/index.js': 'export {};\n' });
-    // Warm-up: first container start and first module loads are not what we measure.
-    await oneSession(image, repo);
     const floor = await dockerFloor(image);
     const executor = await executorCalls(image);
-    const sessions: SessionTimes[] = [];
-    for (let round = 0; round < ROUNDS; round++) sessions.push(await oneSession(image, repo));
+    const cold = await measuredSessions(image, repo, 0);
+    const sessions = await measuredSessions(image, repo, 1);
 
     const createStart = median(floor.createStart);
     const exec = median(floor.exec);
     console.log(`TeleCoder benchmark — median of ${ROUNDS} rounds, scripted LLM on loopback, Node ${process.version}`);
-    console.log(row('(a) POST /api/sessions → first tool call', median(sessions.map((s) => s.toFirstTool)), 'container create+start', createStart));
+    console.log(row('(a) POST /api/sessions → first tool call', median(sessions.map((s) => s.toFirstTool)), 'container create+start', createStart, '≤ 0.5×'));
+    console.log(row('    the same with no warm pool (cold start)', median(cold.map((s) => s.toFirstTool)), 'container create+start', createStart));
     console.log(row('(b) one sandboxed tool-call round trip', median(sessions.flatMap((s) => s.toolRoundTrips)), 'one docker exec', exec, '≤ 0.25×'));
     console.log(row("    of which sandbox.exec(['true']) alone", median(executor), 'one docker exec', exec));
     console.log(

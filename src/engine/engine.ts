@@ -185,7 +185,7 @@ export class Engine implements SessionService {
       }
       // Their networks, and an egress proxy from the last run (it is started again with today's settings).
       await runtime.sweep?.();
-      runtime.warm?.([]); // TEMP-BREAK
+      runtime.warm?.(this.#likelyRequests());
     } catch (error) {
       // Docker being down must not keep the API from serving; sessions will fail with the reason.
       logger.warn({ err: error }, 'could not sweep orphaned sandboxes');

@@ -145,29 +145,42 @@ export class GitWorkspace {
       }
 
       let baseSha: string;
+      let baseBranch: string;
       try {
-        baseSha = (await run(['rev-parse', '--verify', 'HEAD^{commit}'])).stdout.trim();
+        // One git for both: the commit HEAD is at, then the branch it names.
+        const [sha, branch] = (await run(['rev-parse', 'HEAD^{commit}', '--abbrev-ref', 'HEAD'])).stdout.trim().split('\n');
+        if (!sha || !/^[0-9a-f]{40,64}$/.test(sha) || !branch) throw new Error(`unexpected rev-parse output`);
+        [baseSha, baseBranch] = [sha, branch];
       } catch {
         throw new Error(`${access.repo} has no commits on ${options.baseBranch ?? 'its default branch'}; push an initial commit first`);
       }
-      const baseBranch = (await run(['symbolic-ref', '--short', 'HEAD'])).stdout.trim();
       const remoteDefaultBranch = access.defaultBranch ?? (options.baseBranch === undefined ? baseBranch : undefined);
 
-      if (options.branch !== baseBranch) {
+      // The session's branch and the index are independent (each takes its own lock), so they
+      // are made at once: every git started here is on the session's way to its sandbox.
+      const onBranch = async () => {
+        if (options.branch === baseBranch) return;
         await run(['update-ref', `refs/heads/${options.branch}`, baseSha, '']);
         await run(['symbolic-ref', 'HEAD', `refs/heads/${options.branch}`]);
-      }
-      await run(['read-tree', 'HEAD']);
-      // Installed dependencies stay out of the agent's `git status` in the sandbox (delivery
-      // leaves them out regardless). Written into the server's own clone, so it travels in the tar.
-      await mkdir(join(dir, '.git', 'info'), { recursive: true });
-      await appendFile(join(dir, '.git', 'info', 'exclude'), `\n# TeleCoder workspace setup\n${WORKSPACE_ONLY_EXCLUDE_LINES.join('\n')}\n`);
-      // The one kind of file the server does write: .gitignore files, which applyPatch asks what
-      // the base ignores. They come from the repository's own tree, never from the sandbox.
-      const ignoreFiles = (await run(['ls-files', '-z', '--', ':(glob).gitignore', ':(glob)**/.gitignore'])).stdout;
-      if (ignoreFiles !== '') {
-        await runGit(['checkout-index', '-f', '-z', '--stdin'], { cwd: dir, timeoutMs: options.timeoutMs, signal: options.signal, input: ignoreFiles });
-      }
+      };
+      const indexed = async () => {
+        await run(['read-tree', baseSha]);
+        // The one kind of file the server does write: .gitignore files, which applyPatch asks what
+        // the base ignores. They come from the repository's own tree, never from the sandbox.
+        const ignoreFiles = (await run(['ls-files', '-z', '--', ':(glob).gitignore', ':(glob)**/.gitignore'])).stdout;
+        if (ignoreFiles !== '') {
+          await runGit(['checkout-index', '-f', '-z', '--stdin'], { cwd: dir, timeoutMs: options.timeoutMs, signal: options.signal, input: ignoreFiles });
+        }
+      };
+      const excluded = async () => {
+        // Installed dependencies stay out of the agent's `git status` in the sandbox (delivery
+        // leaves them out regardless). Written into the server's own clone, so it travels in the tar.
+        await mkdir(join(dir, '.git', 'info'), { recursive: true });
+        await appendFile(join(dir, '.git', 'info', 'exclude'), `\n# TeleCoder workspace setup\n${WORKSPACE_ONLY_EXCLUDE_LINES.join('\n')}\n`);
+      };
+      const settled = await Promise.allSettled([onBranch(), indexed(), excluded()]);
+      const failed = settled.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
+      if (failed) throw failed.reason;
       return new GitWorkspace({
         dir,
         baseSha,
