@@ -72,7 +72,7 @@ interface BenchServer {
   close(): Promise<void>;
 }
 
-async function startBenchServer(image: string, repo: string, warmSandboxes: number): Promise<BenchServer> {
+async function startBenchServer(image: string, repo: string, warmSandboxes: number, env: Record<string, string>): Promise<BenchServer> {
   const arrivals: number[] = [];
   const step = (reply: ScriptStep): ScriptStep => (request, index) => {
     arrivals.push(performance.now());
@@ -97,6 +97,7 @@ async function startBenchServer(image: string, repo: string, warmSandboxes: numb
     // The agent alone: what is measured is TeleCoder's overhead around the sandbox, not the stages.
     TELECODER_STAGES: 'code',
     TELECODER_WARM_SANDBOXES: String(warmSandboxes),
+    ...env,
   });
   // LLM time as the agent sees it: every complete() call, SDK and loopback HTTP included.
   let llmTime = 0;
@@ -162,8 +163,8 @@ async function startBenchServer(image: string, repo: string, warmSandboxes: numb
 }
 
 /** The first session of each server warms its mirror and (with a pool) its repository's sandbox; the rest are measured. */
-async function measuredSessions(image: string, repo: string, warmSandboxes: number): Promise<SessionTimes[]> {
-  const server = await startBenchServer(image, repo, warmSandboxes);
+async function measuredSessions(image: string, repo: string, warmSandboxes: number, env: Record<string, string> = {}): Promise<SessionTimes[]> {
+  const server = await startBenchServer(image, repo, warmSandboxes, env);
   try {
     await server.session();
     const sessions: SessionTimes[] = [];
@@ -211,12 +212,16 @@ async function main(): Promise<void> {
     const executor = await executorCalls(image);
     const cold = await measuredSessions(image, repo, 0);
     const sessions = await measuredSessions(image, repo, 1);
+    // Every repository snapshotted: the pool's sandbox starts with the files in place (what a
+    // repository of TELECODER_SNAPSHOT_MIN_FILES files or more gets), so nothing is copied at the claim.
+    const snapshotted = await measuredSessions(image, repo, 1, { TELECODER_SNAPSHOT_MIN_FILES: '0' });
 
     const createStart = median(floor.createStart);
     const exec = median(floor.exec);
     console.log(`TeleCoder benchmark — median of ${ROUNDS} rounds, scripted LLM on loopback, Node ${process.version}`);
     console.log(row('(a) POST /api/sessions → first tool call', median(sessions.map((s) => s.toFirstTool)), 'container create+start', createStart, '≤ 0.5×'));
     console.log(row('    the same with no warm pool (cold start)', median(cold.map((s) => s.toFirstTool)), 'container create+start', createStart));
+    console.log(row('    warm pool, workspace snapshot (no copy)', median(snapshotted.map((s) => s.toFirstTool)), 'container create+start', createStart, '≤ 0.5×'));
     console.log(row('(b) one sandboxed tool-call round trip', median(sessions.flatMap((s) => s.toolRoundTrips)), 'one docker exec', exec, '≤ 0.25×'));
     console.log(row("    of which sandbox.exec(['true']) alone", median(executor), 'one docker exec', exec));
     console.log(

@@ -112,7 +112,7 @@ export async function prepareWorkspace(deps: PrepareWorkspaceDeps, context: Prep
     // A revision starts from the pull request's head as it is; a task from the base branch.
     const baseBranch = session.options.revision?.headBranch ?? session.options.baseBranch ?? access.defaultBranch;
     const started = Date.now();
-    let fetched!: (mirror: { commit: string; branch: string; created: boolean; project: PreparedWorkspace['project'] }) => void;
+    let fetched!: (mirror: { commit: string; branch: string; created: boolean; gitDir: string }) => void;
     const mirrored = new Promise<Parameters<typeof fetched>[0]>((resolve) => (fetched = resolve));
     // The clone is made while the mirror's lock is held (a later fetch cannot move the branch
     // under it), but the session goes on as soon as the mirror is fetched.
@@ -149,8 +149,7 @@ export async function prepareWorkspace(deps: PrepareWorkspaceDeps, context: Prep
           signal,
         });
         cloning.catch(() => undefined);
-        const project = await readProjectInstructions({ gitDir: mirror.gitDir, commit: mirror.commit });
-        fetched({ commit: mirror.commit, branch: mirror.branch, created: mirror.created, project });
+        fetched({ commit: mirror.commit, branch: mirror.branch, created: mirror.created, gitDir: mirror.gitDir });
         const workspace = await cloning;
         emit('output', `Cloned ${session.repo} from its mirror on the server, ${Date.now() - started} ms after the fetch began`);
         return workspace;
@@ -167,6 +166,10 @@ export async function prepareWorkspace(deps: PrepareWorkspaceDeps, context: Prep
     );
     sandbox = await starting!;
     signal.throwIfAborted();
+    // Read by commit from the mirror, beside the copy into the sandbox rather than beside the
+    // clone (both are git processes, and the clone is what the sandbox waits for).
+    const project = readProjectInstructions({ gitDir: mirror.gitDir, commit: mirror.commit });
+    project.catch(() => undefined);
     if (sandbox.workspacePrepared) {
       // The snapshot holds the files at this commit; only the branch is this session's own. Refs
       // only: a checkout would re-read every file of a big tree to refresh the index.
@@ -182,7 +185,7 @@ export async function prepareWorkspace(deps: PrepareWorkspaceDeps, context: Prep
       await copyIntoSandbox(deps, { sandbox, workspace: await clone, repo: access.repo, sessionId: session.id }, signal);
       emit('output', 'Sandbox ready; the agent is starting');
     }
-    return { sandbox, base: { sha: mirror.commit, branch: mirror.branch }, clone, project: mirror.project, repo: access.repo };
+    return { sandbox, base: { sha: mirror.commit, branch: mirror.branch }, clone, project: await project, repo: access.repo };
   } catch (error) {
     // A sandbox still starting when the clone failed is removed as soon as it exists.
     sandbox ??= await starting?.catch(() => undefined);

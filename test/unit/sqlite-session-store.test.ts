@@ -293,7 +293,7 @@ describe('SqliteSessionStore file, pragmas and migrations', () => {
         .prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
         .all()
         .map((row) => row.name);
-      expect(tables).toEqual(['conversations', 'deliveries', 'events', 'messages', 'meta', 'session_diffs', 'sessions', 'webhook_inbox']);
+      expect(tables).toEqual(['conversations', 'deliveries', 'events', 'messages', 'meta', 'sandbox_claims', 'session_diffs', 'sessions', 'webhook_inbox']);
     } finally {
       raw.close();
     }

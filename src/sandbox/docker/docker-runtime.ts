@@ -258,7 +258,9 @@ export class DockerRuntime implements Runtime {
     const { sandbox } = member;
     const name = `telecoder-${spec.sessionId}`;
     try {
-      await this.removeEarlierAttempt(spec.sessionId, name);
+      // An earlier attempt of this session that this process still runs; one it lost track of
+      // only holds the name, which the rename below takes back.
+      for (const earlier of this.live.values()) if (earlier.sessionId === spec.sessionId) await earlier.destroy();
       if (!(await sandbox.usable())) throw new Error('it stopped while it waited');
       await member.network.bind(spec.sessionId, spec.onEgressBlocked);
     } catch (error) {
@@ -268,12 +270,23 @@ export class DockerRuntime implements Runtime {
     }
     sandbox.claim(spec.sessionId);
     // The name is for people reading `docker ps`; the claim in the store is what says whose it is.
-    void this.docker
-      .getContainer(sandbox.id)
-      .rename({ name })
-      .catch((error: unknown) => this.logger?.debug({ err: error, sessionId: spec.sessionId }, 'could not rename a claimed sandbox'));
+    // Off the session's way: Docker answers a rename in milliseconds, but every one counts here.
+    void this.renameClaimed(sandbox.id, name).catch((error: unknown) =>
+      this.logger?.debug({ err: error, sessionId: spec.sessionId }, 'could not rename a claimed sandbox'),
+    );
     this.logger?.info({ sessionId: spec.sessionId, containerId: sandbox.id, network: spec.network }, 'sandbox taken from the warm pool');
     return sandbox;
+  }
+
+  private async renameClaimed(id: string, name: string): Promise<void> {
+    try {
+      await this.docker.getContainer(id).rename({ name });
+    } catch (error) {
+      if (statusCodeOf(error) !== 409) throw error;
+      // A stale container of an earlier attempt holds the name.
+      await forceRemove(this.docker.getContainer(name));
+      await this.docker.getContainer(id).rename({ name });
+    }
   }
 
   /** Makes a sandbox for no session yet (the warm pool); the pool hands it out with claimWarm. */
