@@ -106,4 +106,37 @@ describe('the warm pool after a kill -9 of the server (issue 14, item 4)', () =>
     expect(await second.exited).toEqual({ code: 0, signal: null });
     expect(containersLabelled(`telecoder.instance=${instance}`)).toEqual([]);
   }, 300_000);
+
+  it("a claimed sandbox stops by itself at the session's wall clock when the server is gone, however long it waited in the pool", async () => {
+    const WALL_CLOCK_S = 25;
+    const { llm, dataDir, startServer } = await harness.setUp({
+      script: SCRIPT,
+      env: { TELECODER_WARM_SANDBOXES: '1', TELECODER_SANDBOX_TIMEOUT: `${WALL_CLOCK_S}s` },
+    });
+    const server = await startServer();
+    const instance = instanceIdOf(dataDir);
+    const a = (await createSession(server.url, { repo: 'acme/widgets', prompt: 'add a.txt' })).id;
+    const [doneA] = await waitForFinalSessions(server.url, [a], 120_000);
+    expect(doneA!.status, doneA!.error ?? '').toBe('complete');
+    await waitUntil(`a warm sandbox:\n${server.output()}`, () => warmContainers(instance).length === 1, { timeoutMs: 120_000, intervalMs: 250 });
+    // Its own `sleep` runs from now: the wall clock plus the longest a pool sandbox waits (10 minutes).
+    await new Promise((resolve) => setTimeout(resolve, 5_000));
+
+    const asked = llm.requests.length;
+    const b = (await createSession(server.url, { repo: 'acme/widgets', prompt: 'add b.txt' })).id;
+    await waitUntil(`B's agent to wait for the model:\n${server.output()}`, () => llm.requests.length > asked, { timeoutMs: 120_000 });
+    const claimed = Date.now();
+    const sandboxOfB = claimsIn(dataDir).find((claim) => claim.session_id === b)?.sandbox_id;
+    expect(sandboxOfB).toBeDefined();
+    await server.kill();
+
+    // Nobody is left to remove it: the process started at the claim ends it at the wall clock.
+    await waitUntil('the claimed sandbox to stop', () => containersWhere([`id=${sandboxOfB!}`]).length === 0, {
+      timeoutMs: (WALL_CLOCK_S + 30) * 1000,
+      intervalMs: 250,
+    });
+    const stoppedAfterS = (Date.now() - claimed) / 1000;
+    expect(stoppedAfterS).toBeGreaterThan(WALL_CLOCK_S - 5);
+    expect(stoppedAfterS).toBeLessThan(WALL_CLOCK_S + 30);
+  }, 300_000);
 });

@@ -216,5 +216,8 @@ describe('the warm pool', () => {
       first.close();
       second.close();
     }
+    // A sandbox that ends after the server closed its database changes nothing and throws nothing.
+    expect(() => first.release('container-2')).not.toThrow();
+    expect(first.claim('container-3', 'session-c')).toBe(false);
   });
 });

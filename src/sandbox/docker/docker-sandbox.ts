@@ -287,6 +287,32 @@ export class DockerSandbox implements Sandbox {
     if (this.currentSessionId) throw new Error(`sandbox ${this.id} already belongs to session ${this.currentSessionId}`);
     this.currentSessionId = sessionId;
     this.startSessionClock();
+    this.startClaimedBackstop();
+  }
+
+  /**
+   * The container's own `sleep` started when the pool made it, so it would outlive the session's
+   * wall clock by the time it waited if this server died. A process inside ends it at the wall
+   * clock instead: PID 1 (docker-init) passes SIGTERM on to the `sleep`, and the container stops.
+   * It runs as the sandbox user, like everything in the sandbox: the server's own timer stays the
+   * wall that holds, this one and the `sleep` are for a server that is gone. A detached exec of
+   * its own, not the executor, whose commands end with the server's connection.
+   */
+  private startClaimedBackstop(): void {
+    const seconds = Math.ceil(this.wallClockMs / 1000);
+    void (async () => {
+      const exec = await this.container.exec({
+        Cmd: ['sh', '-c', `sleep ${seconds}; kill -TERM 1`],
+        User: SANDBOX_USER,
+        AttachStdin: false,
+        AttachStdout: false,
+        AttachStderr: false,
+        Tty: false,
+      });
+      await exec.start({ Detach: true });
+    })().catch((error: unknown) =>
+      this.logger?.warn({ err: error, sessionId: this.sessionId }, "could not start the claimed sandbox's own wall clock; the server's timer still ends it"),
+    );
   }
 
   /** The session's limits in time and disk, counted from the moment the session got the sandbox. */

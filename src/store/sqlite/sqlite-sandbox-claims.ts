@@ -29,19 +29,25 @@ export class SqliteSandboxClaims implements SandboxClaims {
     this.#all = db.prepare<[], { sandbox_id: string }>('SELECT sandbox_id FROM sandbox_claims');
   }
 
+  // After close (the server stopping), a sandbox that ends late has nothing to record: the next
+  // start-up's sweep forgets what is left.
   claim(sandboxId: string, sessionId: string): boolean {
+    if (!this.#db.open) return false;
     return this.#insert.run(sandboxId, sessionId, new Date().toISOString()).changes === 1;
   }
 
   claimant(sandboxId: string): string | undefined {
+    if (!this.#db.open) return undefined;
     return this.#select.get(sandboxId)?.session_id;
   }
 
   release(sandboxId: string): void {
+    if (!this.#db.open) return;
     this.#delete.run(sandboxId);
   }
 
   retainOnly(sandboxIds: ReadonlySet<string>): void {
+    if (!this.#db.open) return;
     const gone = this.#all.all().filter((row) => !sandboxIds.has(row.sandbox_id));
     this.#db.transaction(() => {
       for (const row of gone) this.#delete.run(row.sandbox_id);
