@@ -120,7 +120,7 @@ async function startBenchServer(image: string, repo: string, warmSandboxes: numb
 
   const session = async (): Promise<SessionTimes> => {
     // A server between sessions: the pool has made its replacement, in the background.
-    if (warmSandboxes > 0) await runtime.warmPool.settled();
+    if (warmSandboxes > 0) await runtime.warmPoolSettled();
     llmTime = 0;
     const firstArrival = arrivals.length;
     const toolEvents: number[] = [];

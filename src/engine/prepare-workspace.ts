@@ -1,7 +1,7 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ChangeLimits } from '../git/change-limits.js';
 import { GitWorkspace } from '../git/git-workspace.js';
@@ -13,6 +13,7 @@ import type { Session, SessionEventType } from '../model/session.js';
 import { egressBlockedMessage } from '../sandbox/egress/egress-settings.js';
 import type { Runtime, Sandbox, SandboxLimits, SandboxNetwork } from '../sandbox/runtime.js';
 import { readProjectInstructions } from './project-instructions.js';
+import { prepend, readUpTo } from '../sandbox/read-up-to.js';
 
 export interface PrepareWorkspaceDeps {
   runtime: Runtime;
@@ -71,6 +72,8 @@ export async function releaseWorkspace(
 }
 
 const CHECKOUT_TIMEOUT_MS = 10 * 60_000;
+/** A workspace's .git up to this size is kept in memory for the runtime's warm pool (Runtime.offerWorkspace). */
+const OFFER_MAX_BYTES = 8 * 1024 * 1024;
 /**
  * Writes the files from the .git the sandbox was given (the server's clone has none checked out).
  * Behind the git walls: the checkout runs nothing from the repository.
@@ -107,6 +110,9 @@ export async function prepareWorkspace(deps: PrepareWorkspaceDeps, context: Prep
   let clone: Promise<GitWorkspace> | undefined;
   try {
     emit('output', `Preparing ${session.repo}`);
+    // Checked (or built) while the repository is fetched; the sandbox waits for it below.
+    const imageReady = deps.runtime.ensureImage((line) => emit('output', `[sandbox image] ${line}`));
+    imageReady.catch(() => undefined);
     const access = await deps.provider.access(session.repo, signal);
     await mkdir(deps.workspacesDir, { recursive: true, mode: 0o700 });
     // A revision starts from the pull request's head as it is; a task from the base branch.
@@ -121,9 +127,7 @@ export async function prepareWorkspace(deps: PrepareWorkspaceDeps, context: Prep
       baseBranch,
       async (mirror) => {
         // The fetch above failed fast on a wrong repository; the sandbox now starts while the clone is made.
-        starting = deps.runtime
-          .ensureImage((line) => emit('output', `[sandbox image] ${line}`))
-          .then(() =>
+        starting = imageReady.then(() =>
             deps.runtime.create({
               sessionId: session.id,
               network: deps.sandbox.network,
@@ -164,12 +168,11 @@ export async function prepareWorkspace(deps: PrepareWorkspaceDeps, context: Prep
       `Fetched ${session.repo} at ${mirror.branch} (${mirror.commit.slice(0, 12)}) ` +
         `${mirror.created ? 'into a new mirror' : 'into its mirror, only what changed'} in ${Date.now() - started} ms`,
     );
-    sandbox = await starting!;
-    signal.throwIfAborted();
-    // Read by commit from the mirror, beside the copy into the sandbox rather than beside the
-    // clone (both are git processes, and the clone is what the sandbox waits for).
+    // Read by commit from the mirror while the sandbox is made ready.
     const project = readProjectInstructions({ gitDir: mirror.gitDir, commit: mirror.commit });
     project.catch(() => undefined);
+    sandbox = await starting!;
+    signal.throwIfAborted();
     if (sandbox.workspacePrepared) {
       // The snapshot holds the files at this commit; only the branch is this session's own. Refs
       // only: a checkout would re-read every file of a big tree to refresh the index.
@@ -180,7 +183,7 @@ export async function prepareWorkspace(deps: PrepareWorkspaceDeps, context: Prep
         "switch to the session's branch",
         signal,
       );
-      emit('output', 'Sandbox ready from the repository\'s workspace snapshot; the agent is starting');
+      emit('output', `Sandbox ready from ${sandbox.preparedFrom ?? "the repository's workspace snapshot"}; the agent is starting`);
     } else {
       await copyIntoSandbox(deps, { sandbox, workspace: await clone, repo: access.repo, sessionId: session.id }, signal);
       emit('output', 'Sandbox ready; the agent is starting');
@@ -205,18 +208,25 @@ async function copyIntoSandbox(
 ): Promise<void> {
   const { sandbox, workspace } = target;
   const snapshot = deps.runtime.snapshotWorkspace && (await workspace.fileCount()) >= deps.snapshotMinFiles;
-  const archive = workspace.packForSandbox();
+  let archive: Readable = workspace.packForSandbox();
   let saved: Promise<string> | undefined;
+  let kept: Buffer | undefined;
   if (snapshot) {
     const file = join(deps.workspacesDir, `${target.sessionId}.snapshot.tar`);
     const copy = new PassThrough();
     archive.pipe(copy);
     saved = pipeline(copy, createWriteStream(file, { mode: 0o600 })).then(() => file);
     saved.catch(() => undefined);
+  } else if (deps.runtime.offerWorkspace) {
+    // Small enough to keep: the runtime's warm pool may put it in the next sandbox ahead of time.
+    const head = await readUpTo(archive, OFFER_MAX_BYTES);
+    kept = head.ended ? Buffer.concat(head.chunks) : undefined;
+    archive = kept ? Readable.from([kept]) : Readable.from(prepend(head.chunks, archive));
   }
   await sandbox.putArchive(sandbox.workspace, archive);
   signal.throwIfAborted();
   await gitInSandbox(sandbox, SANDBOX_CHECKOUT, 'check the repository out', signal);
+  deps.runtime.offerWorkspace?.(sandbox, { archive: kept, checkout: SANDBOX_CHECKOUT, env: SANDBOX_GIT_ENV });
   if (!saved) return;
   void saved
     .then((file) =>

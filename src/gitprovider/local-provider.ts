@@ -10,6 +10,10 @@ export interface LocalRepoProviderOptions {
   timeoutMs?: number;
 }
 
+/** How long a path's answer is reused, and for how many paths. */
+const RECENT_ACCESS_MS = 5_000;
+const RECENT_ACCESS_KEPT = 16;
+
 /**
  * Repositories on the server's own disk (an absolute path or a file:// URL), bare or not. The
  * work is pushed to a branch there; there is no pull request to open.
@@ -17,6 +21,8 @@ export interface LocalRepoProviderOptions {
 export class LocalRepoProvider implements GitProvider {
   readonly name = 'local';
   readonly #timeoutMs: number | undefined;
+  /** What a path answered moments ago: a session's start asks right after its request was checked. */
+  readonly #recent = new Map<string, { at: number; access: RepoAccess }>();
 
   constructor(options: LocalRepoProviderOptions = {}) {
     this.#timeoutMs = options.timeoutMs;
@@ -33,6 +39,17 @@ export class LocalRepoProvider implements GitProvider {
 
   async access(repo: string, signal?: AbortSignal): Promise<RepoAccess> {
     const path = this.#pathOf(repo);
+    const recent = this.#recent.get(path);
+    if (recent && Date.now() - recent.at < RECENT_ACCESS_MS) return recent.access;
+    const access = await this.#ask(path, signal);
+    this.#recent.delete(path);
+    this.#recent.set(path, { at: Date.now(), access });
+    // Only the last few paths: each entry is a few strings.
+    for (const old of [...this.#recent.keys()].slice(0, Math.max(0, this.#recent.size - RECENT_ACCESS_KEPT))) this.#recent.delete(old);
+    return access;
+  }
+
+  async #ask(path: string, signal?: AbortSignal): Promise<RepoAccess> {
     const info = await stat(path).catch(() => undefined);
     if (!info?.isDirectory()) {
       throw new TeleCoderError(`local repository ${path} does not exist or is not a directory; give the absolute path of a git repository`);

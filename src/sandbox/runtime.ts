@@ -101,8 +101,13 @@ export interface Sandbox {
   readonly sessionId: string;
   /** Where the repository lives inside the sandbox. */
   readonly workspace: string;
-  /** True when the sandbox started from a snapshot that already holds the requested checkout. */
+  /**
+   * True when the sandbox already holds the requested checkout: it started from a workspace
+   * snapshot, or a warm pool checked the repository out in it before the session took it.
+   */
   readonly workspacePrepared: boolean;
+  /** Where a prepared workspace came from, in words for the session's events (default: the snapshot). */
+  readonly preparedFrom?: string;
   /** Runs argv directly (no shell) as the sandbox's unprivileged user. */
   exec(argv: string[], options: ExecOptions): Promise<ExecResult>;
   /**
@@ -213,8 +218,24 @@ export interface Runtime {
    * made ahead of time for the requests given, most likely first (the warm pool). Optional.
    */
   warm?(likely?: readonly WarmRequest[]): void;
+  /**
+   * Tells the runtime what was copied into a sandbox it created, before anything else ran in it.
+   * A warm pool makes the next sandbox of that repository and commit with it already in place
+   * (Sandbox.workspacePrepared); until a sandbox copied into is offered, the pool does not follow
+   * its repository. Optional.
+   */
+  offerWorkspace?(sandbox: Sandbox, offer: WorkspaceOffer): void;
   /** Lets go of what the runtime runs besides sandboxes (the egress proxy). Called at shutdown. Optional. */
   close?(): Promise<void>;
+}
+
+/** What a session copied into its sandbox (Runtime.offerWorkspace). */
+export interface WorkspaceOffer {
+  /** The tar the workspace was copied in as (its .git); undefined when it was too big to keep. */
+  archive: Buffer | undefined;
+  /** The command that wrote the files from it, run in the workspace, and its environment. */
+  checkout: readonly string[];
+  env: Readonly<Record<string, string>>;
 }
 
 export interface WorkspaceSnapshotRequest {

@@ -10,6 +10,13 @@ import { SqliteSandboxClaims } from '../../src/store/sqlite/sqlite-sandbox-claim
 import { removeInstanceResources } from '../helpers/docker-leftovers.js';
 import { SANDBOX_CONTEXT_DIR, TEST_BASE_IMAGE, ensureTestImage } from '../helpers/sandbox-image.js';
 import { waitUntil } from '../helpers/wait-until.js';
+import { git, makeRepo } from '../helpers/git-fixtures.js';
+import { GitWorkspace } from '../../src/git/git-workspace.js';
+import { SANDBOX_GIT_ENV } from '../../src/git/git-walls.js';
+import { SANDBOX_CHECKOUT } from '../../src/engine/prepare-workspace.js';
+import { pathToFileURL } from 'node:url';
+import { buffer } from 'node:stream/consumers';
+import { Readable } from 'node:stream';
 
 // The warm pool with real containers: what a session gets from it is the sandbox it would have
 // been given cold (walls, limits, cache, network), given to it alone and on its own clock.
@@ -214,6 +221,50 @@ describe('the warm pool (real Docker)', () => {
     expect(ids).toHaveLength(2);
     await runtime.close();
     for (const id of ids) expect(await gone(id)).toBe(true);
+  }, 120_000);
+
+  it('checks the repository out ahead of time once a session offered it, for the next session on that commit only', async () => {
+    const { runtime, instanceLabel } = await newRuntime({ size: 1 });
+    const dir = mkdtempSync(join(tmpdir(), 'telecoder-pool-repo-'));
+    dirs.push(dir);
+    const origin = makeRepo(join(dir, 'origin'), { 'README.md': '# widgets\n', 'src/index.js': 'export const answer = 42;\n' });
+    const commit = git(origin, 'rev-parse', 'HEAD').trim();
+    const clone = await GitWorkspace.clone({
+      access: { repo: REPO, cloneUrl: pathToFileURL(origin).href, gitEnv: {} },
+      dir: join(dir, 'clone'),
+      branch: 'telecoder/first',
+    });
+    const archive = await buffer(clone.packForSandbox());
+    const request: WarmRequest = { ...requestFor(), workspace: { repo: REPO, commit } };
+
+    // The first session copies the repository in and offers it; only then does the pool follow it.
+    const first = await runtime.create(spec(request));
+    expect(first.workspacePrepared).toBe(false);
+    await first.putArchive(first.workspace, Readable.from([archive]));
+    expect((await first.exec([...SANDBOX_CHECKOUT], { timeoutMs: 30_000, env: { ...SANDBOX_GIT_ENV } })).exitCode).toBe(0);
+    await runtime.warmPoolSettled();
+    expect(runtime.warmPool.ready()).toEqual([]);
+    runtime.offerWorkspace(first, { archive, checkout: SANDBOX_CHECKOUT, env: SANDBOX_GIT_ENV });
+    await runtime.warmPoolSettled();
+    const [warmId] = await warmIds(instanceLabel);
+    expect(warmId).toBeDefined();
+
+    // The next session on the commit gets it with the files in place, as the sandbox user.
+    const second = await runtime.create(spec(request));
+    expect(second.id).toBe(warmId);
+    expect(second.workspacePrepared).toBe(true);
+    expect(second.preparedFrom).toMatch(/warm pool/);
+    const files = await second.exec(['sh', '-c', 'cat src/index.js && git rev-parse HEAD && stat -c %u README.md && git status --porcelain'], { timeoutMs: 10_000 });
+    expect(files.stdout).toBe(`export const answer = 42;\n${commit}\n1000\n`);
+
+    // Another commit: nothing in the pool holds it.
+    git(origin, 'commit', '-q', '--allow-empty', '-m', 'next');
+    const next = git(origin, 'rev-parse', 'HEAD').trim();
+    await runtime.warmPoolSettled();
+    const third = await runtime.create(spec({ ...request, workspace: { repo: REPO, commit: next } }));
+    expect(third.workspacePrepared).toBe(false);
+    expect((await third.exec(['ls', '-A', '/workspace'], { timeoutMs: 10_000 })).stdout).toBe('');
+    await Promise.all([first.destroy(), second.destroy(), third.destroy()]);
   }, 120_000);
 
   it("reports a warm sandbox's refused egress to the session that claimed it", async () => {

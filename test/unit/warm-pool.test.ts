@@ -58,6 +58,7 @@ describe('the warm pool', () => {
       claims: options.claims ?? new InMemorySandboxClaims(),
       logger: createLogger('silent'),
       retryDelaysMs: [20],
+      refillDelayMs: 10,
     });
     pools.push(pool);
     return { pool, made };

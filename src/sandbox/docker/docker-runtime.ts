@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import Dockerode from 'dockerode';
 import tarFs from 'tar-fs';
 import type { Logger } from '../../logger.js';
@@ -13,6 +13,7 @@ import type {
   Sandbox,
   SandboxSpec,
   WarmRequest,
+  WorkspaceOffer,
   WorkspaceSnapshotRequest,
 } from '../runtime.js';
 import { WorkspaceSnapshots } from './workspace-snapshots.js';
@@ -42,6 +43,9 @@ export const SESSION_LABEL = 'telecoder.session';
 export const INSTANCE_LABEL = 'telecoder.instance';
 /** Marks a sandbox made for the warm pool: its session, once claimed, is in SandboxClaims. */
 export const WARM_LABEL = 'telecoder.warm';
+/** Repositories kept beyond the pool's size (their .git in memory, at most 8 MiB each). */
+const KEPT_SPARE = 4;
+const PRELOAD_TIMEOUT_MS = 120_000;
 /** How long a warm sandbox waits for a session before it is made again. */
 const DEFAULT_WARM_MAX_IDLE_MS = 10 * 60_000;
 
@@ -77,10 +81,20 @@ export interface DockerRuntimeOptions {
   claims?: SandboxClaims;
 }
 
+/** A repository's .git a session copied in, kept for the warm pool (DockerRuntime.offerWorkspace). */
+interface KeptWorkspace {
+  commit: string;
+  archive: Buffer;
+  checkout: readonly string[];
+  env: Readonly<Record<string, string>>;
+}
+
 /** Where a sandbox starts (DockerRuntime.startPoint). */
 interface StartPoint {
   /** The workspace snapshot image to start from, when there is a current one. */
   snapshot: string | undefined;
+  /** Without a snapshot: the .git a warm sandbox is given and checks out before its session. */
+  preload?: KeptWorkspace | undefined;
   labels: Record<string, string>;
   /** The sandbox image's id; undefined when it was not needed (no pool) or the image is missing. */
   imageId: string | undefined;
@@ -108,7 +122,7 @@ function warmRequestOf(spec: SandboxSpec): WarmRequest {
 function warmKeyOf(request: WarmRequest, start: StartPoint): WarmKey {
   const shape = JSON.stringify([start.imageId ?? '', request.network, request.limits]);
   const repo = request.cache?.repo ?? '';
-  return { repo, shape, full: JSON.stringify([shape, repo, start.snapshot ?? '']) };
+  return { repo, shape, full: JSON.stringify([shape, repo, start.snapshot ?? '', start.preload?.commit ?? '']) };
 }
 
 /** Runs each session's sandbox as a locked-down Docker container. */
@@ -128,6 +142,12 @@ export class DockerRuntime implements Runtime {
   private readonly pool: WarmPool<WarmSandbox>;
   private readonly claims: SandboxClaims;
   private readonly warmMaxIdleMs: number;
+  /** Sandboxes whose repository the pool follows once the session offered its workspace. */
+  private readonly awaitingOffer = new Map<string, WarmRequest>();
+  /** Per repository, the last small .git a session offered (newest last). */
+  private readonly kept = new Map<string, KeptWorkspace>();
+  /** Snapshots being made and offers being looked up: each changes what the pool wants. */
+  private readonly poolUpdates = new Set<Promise<void>>();
   /** Whether the storage driver takes `storage-opt size`; unknown until a sandbox asked for it. */
   private diskQuota: boolean | undefined;
 
@@ -180,13 +200,25 @@ export class DockerRuntime implements Runtime {
 
   /** A new snapshot changes what the next session of its repository starts from: the pool follows. */
   async snapshotWorkspace(request: WorkspaceSnapshotRequest): Promise<void> {
-    await this.snapshots.make(request);
-    await this.pool.refresh();
+    await this.following(this.snapshots.make(request).then(() => this.pool.refresh()));
   }
 
   async snapshotSandbox(sandbox: Sandbox, target: { repo: string; commit: string }): Promise<void> {
-    await this.snapshots.commitSandbox(sandbox, target.repo, target.commit);
-    await this.pool.refresh();
+    await this.following(this.snapshots.commitSandbox(sandbox, target.repo, target.commit).then(() => this.pool.refresh()));
+  }
+
+  /** Resolves once the pool holds what it wants after every snapshot and offer so far (tests, the benchmark). */
+  async warmPoolSettled(): Promise<void> {
+    while (this.poolUpdates.size > 0) await Promise.allSettled([...this.poolUpdates]);
+    await this.pool.settled();
+  }
+
+  /** Tracks what will change the pool's wants, for warmPoolSettled. */
+  private following<T>(pending: Promise<T>): Promise<T> {
+    const tracked = pending.then(() => undefined, () => undefined);
+    this.poolUpdates.add(tracked);
+    void tracked.finally(() => this.poolUpdates.delete(tracked));
+    return pending;
   }
 
   /** Resolves when no workspace snapshot is being made. */
@@ -220,18 +252,46 @@ export class DockerRuntime implements Runtime {
 
   async create(spec: SandboxSpec): Promise<Sandbox> {
     const start = await this.startPoint(spec);
-    if (this.pool.size > 0 && !spec.labels && start.imageId) {
-      const request = warmRequestOf(spec);
-      const key = warmKeyOf(request, start);
-      const member = this.pool.take(key.full, spec.sessionId);
-      this.pool.want(request, key);
-      const claimed = member ? await this.claimWarm(member, spec) : undefined;
-      if (claimed) return claimed;
-    }
+    if (this.pool.size === 0 || spec.labels || !start.imageId) return this.createCold(spec, start);
+    const request = warmRequestOf(spec);
+    const key = warmKeyOf(request, start);
+    const member = this.pool.take(key.full, spec.sessionId);
+    // The pool follows this request now when the sandbox is ready as it is; otherwise once the
+    // session offered what it copied in, so the next sandbox can hold it already.
+    const readyAsItIs = !spec.workspace || start.snapshot !== undefined || member?.sandbox.workspacePrepared === true;
+    if (readyAsItIs) this.pool.want(request, key);
+    const sandbox = (member ? await this.claimWarm(member, spec) : undefined) ?? (await this.createCold(spec, start));
+    if (!readyAsItIs) this.awaitingOffer.set(sandbox.id, request);
+    return sandbox;
+  }
+
+  private async createCold(spec: SandboxSpec, start: StartPoint): Promise<Sandbox> {
     const name = `telecoder-${spec.sessionId}`;
     await this.removeEarlierAttempt(spec.sessionId, name);
-    const { sandbox } = await this.launch({ ...spec, name, start, idleMs: 0 });
+    const { sandbox } = await this.launch({ ...spec, name, start: { ...start, preload: undefined }, idleMs: 0 });
     return sandbox;
+  }
+
+  /**
+   * The session copied its repository into `sandbox`: kept (when small) for the next sandboxes
+   * of that commit, and the pool follows the session's request now.
+   */
+  offerWorkspace(sandbox: Sandbox, offer: WorkspaceOffer): void {
+    const request = this.awaitingOffer.get(sandbox.id);
+    if (!request) return;
+    this.awaitingOffer.delete(sandbox.id);
+    if (offer.archive && request.workspace) {
+      const { repo, commit } = request.workspace;
+      this.kept.delete(repo);
+      this.kept.set(repo, { commit, archive: offer.archive, checkout: offer.checkout, env: offer.env });
+      // The most recent repositories only: each holds its .git in memory.
+      for (const old of [...this.kept.keys()].slice(0, Math.max(0, this.kept.size - this.pool.size - KEPT_SPARE))) this.kept.delete(old);
+    }
+    void this.following(this.startPoint(request))
+      .then((start) => {
+        if (start.imageId) this.pool.want(request, warmKeyOf(request, start));
+      })
+      .catch((error: unknown) => this.logger?.warn({ err: error }, 'could not look up what the next warm sandbox starts from'));
   }
 
   /**
@@ -240,8 +300,12 @@ export class DockerRuntime implements Runtime {
    */
   private async startPoint(request: WarmRequest): Promise<StartPoint> {
     if (request.workspace) {
-      const found = await this.snapshots.lookup(request.workspace.repo, request.workspace.commit);
-      return { snapshot: found.reference, labels: found.labels, imageId: found.baseId };
+      const { repo, commit } = request.workspace;
+      const found = await this.snapshots.lookup(repo, commit);
+      const kept = this.kept.get(repo);
+      // A snapshot holds the files already; else a warm sandbox can be given the kept .git ahead of time.
+      const preload = !found.reference && kept?.commit === commit ? kept : undefined;
+      return { snapshot: found.reference, labels: found.labels, imageId: found.baseId, ...(preload ? { preload } : {}) };
     }
     if (this.pool.size === 0) return { snapshot: undefined, labels: {}, imageId: undefined };
     // A missing image is said by the create that follows, with how to build it.
@@ -294,7 +358,27 @@ export class DockerRuntime implements Runtime {
     const start = await this.startPoint(request);
     const now = warmKeyOf(request, start);
     if (now.full !== key.full) throw new WarmKeyChangedError();
-    return this.launch({ ...request, name: `telecoder-warm-${randomBytes(6).toString('hex')}`, start, idleMs: this.warmMaxIdleMs });
+    const member = await this.launch({ ...request, name: `telecoder-warm-${randomBytes(6).toString('hex')}`, start, idleMs: this.warmMaxIdleMs });
+    try {
+      // Ready means its executor answers too: a session must not wait for node to start in it.
+      if (!(await member.sandbox.usable())) throw new Error('the warm sandbox stopped as it started');
+      if (!start.preload) return member;
+      // The same copy and checkout a session would make, as the sandbox user, before anyone has it.
+      await member.sandbox.putArchive(WORKSPACE_DIR, Readable.from([start.preload.archive]));
+      const checkout = await member.sandbox.exec([...start.preload.checkout], {
+        timeoutMs: PRELOAD_TIMEOUT_MS,
+        env: { ...start.preload.env },
+        maxOutputBytes: 16 * 1024,
+      });
+      if (checkout.exitCode !== 0 || checkout.timedOut) {
+        throw new Error(`checking the repository out in a warm sandbox failed (exit ${checkout.exitCode}): ${(checkout.stderr || checkout.stdout).trim().slice(0, 500)}`);
+      }
+      member.sandbox.markPrepared();
+      return member;
+    } catch (error) {
+      await member.destroy().catch(() => undefined);
+      throw error;
+    }
   }
 
   /**
@@ -377,6 +461,7 @@ export class DockerRuntime implements Runtime {
       ...(this.logger ? { logger: this.logger } : {}),
       onExit: () => {
         this.live.delete(container.id);
+        this.awaitingOffer.delete(container.id);
         this.claims.release(container.id);
         void network.release();
       },

@@ -12,6 +12,7 @@ import { execWithInput, type ExecWithInputResult } from './exec-with-input.js';
 import { openLoopbackTunnel } from './loopback-tunnel.js';
 import { ExecutorUnavailableError, SandboxExecutor, SandboxExecutorStoppedError, type ExecutorOutcome } from './sandbox-executor.js';
 import { writeFileArgv } from './write-file-script.js';
+import { prepend, readUpTo } from '../read-up-to.js';
 
 export const SANDBOX_USER = '1000:1000';
 export const SANDBOX_UID = 1000;
@@ -75,40 +76,6 @@ function describeReason(reason: StopReason | undefined): string {
 /** Archives up to this size are extracted on the executor (held in memory once, on the server). */
 const EXECUTOR_ARCHIVE_MAX_BYTES = 8 * 1024 * 1024;
 const ARCHIVE_TIMEOUT_MS = 120_000;
-
-/** Reads a stream until it ends or more than `limit` bytes came; the stream is left paused. */
-async function readUpTo(stream: Readable, limit: number): Promise<{ chunks: Buffer[]; ended: boolean }> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  return new Promise((resolve, reject) => {
-    const finish = (ended: boolean) => {
-      stream.off('data', onData);
-      stream.off('end', onEnd);
-      stream.off('error', onError);
-      if (!ended) stream.pause();
-      resolve({ chunks, ended });
-    };
-    const onData = (chunk: Buffer) => {
-      chunks.push(chunk);
-      size += chunk.length;
-      if (size > limit) finish(false);
-    };
-    const onEnd = () => finish(true);
-    const onError = (error: Error) => {
-      stream.off('data', onData);
-      stream.off('end', onEnd);
-      reject(error);
-    };
-    stream.on('data', onData);
-    stream.once('end', onEnd);
-    stream.once('error', onError);
-  });
-}
-
-async function* prepend(head: Buffer[], rest: Readable): AsyncGenerator<Buffer> {
-  yield* head;
-  for await (const chunk of rest) yield chunk as Buffer;
-}
 
 /** What a failed write says: the writer's own message, or what to do when the writer is missing. */
 function describeWriteFailure(target: string, result: ExecWithInputResult): string {
@@ -200,7 +167,8 @@ export interface DockerSandboxOptions {
 export class DockerSandbox implements Sandbox {
   readonly id: string;
   readonly workspace = WORKSPACE_DIR;
-  readonly workspacePrepared: boolean;
+  private prepared: boolean;
+  private preparedAhead = false;
   readonly exited: Promise<SandboxExit>;
 
   private readonly docker: Dockerode;
@@ -230,7 +198,7 @@ export class DockerSandbox implements Sandbox {
     this.currentSessionId = options.sessionId;
     this.logger = options.logger;
     this.wallClockMs = options.wallClockMs;
-    this.workspacePrepared = options.workspacePrepared ?? false;
+    this.prepared = options.workspacePrepared ?? false;
     this.residentExecutor = options.residentExecutor ?? false;
     this.disk = options.disk;
     this.exited = new Promise<SandboxExit>((resolve) => {
@@ -243,6 +211,20 @@ export class DockerSandbox implements Sandbox {
         resolve(exit);
       };
     });
+  }
+
+  get workspacePrepared(): boolean {
+    return this.prepared;
+  }
+
+  get preparedFrom(): string | undefined {
+    return this.preparedAhead ? 'the warm pool, checked out ahead of time' : undefined;
+  }
+
+  /** The warm pool copied the repository in and checked it out before any session had the sandbox. */
+  markPrepared(): void {
+    this.prepared = true;
+    this.preparedAhead = true;
   }
 
   /** The session the sandbox belongs to ('' for a warm-pool sandbox not claimed yet). */

@@ -38,6 +38,11 @@ export interface WarmPoolOptions<M extends WarmMember> {
   logger?: Logger | undefined;
   /** Waits after a failed make before the next try (Docker down, say); the last one repeats. */
   retryDelaysMs?: readonly number[];
+  /**
+   * How long after a session took a sandbox (or asked for one) the pool starts making the next:
+   * the session's own start does not share the machine with it. Default 1 s.
+   */
+  refillDelayMs?: number;
 }
 
 interface Wanted {
@@ -60,6 +65,7 @@ export class WarmKeyChangedError extends Error {
 }
 
 const DEFAULT_RETRY_DELAYS_MS = [2_000, 10_000, 30_000, 60_000];
+const DEFAULT_REFILL_DELAY_MS = 1_000;
 
 /**
  * Sandboxes created and started before their session exists, so a session starts without
@@ -79,6 +85,8 @@ export class WarmPool<M extends WarmMember> {
   #again = false;
   #failures = 0;
   #retryTimer: NodeJS.Timeout | undefined;
+  /** A refill waiting out refillDelayMs, and what settles when it has started. */
+  #refill: { timer: NodeJS.Timeout; started: Promise<void>; start: () => void } | undefined;
   readonly #idleTimers = new Map<M, NodeJS.Timeout>();
   #closed = false;
 
@@ -109,7 +117,7 @@ export class WarmPool<M extends WarmMember> {
       const [idle] = this.#idle.splice(index, 1);
       this.#forgetTimer(idle!.member);
       if (this.#options.claims.claim(idle!.member.id, sessionId)) {
-        this.#schedule();
+        this.#scheduleRefill();
         return idle!.member;
       }
       // Claimed already: not ours to give, and not ours to keep.
@@ -126,7 +134,7 @@ export class WarmPool<M extends WarmMember> {
     if (this.#options.size === 0 || this.#closed) return;
     const others = this.#wanted.filter((wanted) => wanted.key.repo !== key.repo && wanted.key.shape === key.shape);
     this.#wanted = [{ request, key }, ...others].slice(0, this.#options.size);
-    this.#schedule();
+    this.#scheduleRefill();
   }
 
   /** Asks for the keys again (a snapshot was made, the image changed) and makes what is now missing. */
@@ -149,6 +157,11 @@ export class WarmPool<M extends WarmMember> {
   async close(): Promise<void> {
     this.#closed = true;
     clearTimeout(this.#retryTimer);
+    if (this.#refill) {
+      clearTimeout(this.#refill.timer);
+      this.#refill.start();
+      this.#refill = undefined;
+    }
     await this.#reconciling;
     const idle = this.#idle.splice(0);
     for (const { member } of idle) this.#forgetTimer(member);
@@ -157,7 +170,25 @@ export class WarmPool<M extends WarmMember> {
 
   /** Resolves once the pool holds what it wants, or gave up for now (tests, the benchmark). */
   async settled(): Promise<void> {
-    while (this.#reconciling) await this.#reconciling;
+    while (this.#refill || this.#reconciling) {
+      await this.#refill?.started;
+      await this.#reconciling;
+    }
+  }
+
+  /** Reconciles after refillDelayMs (once, however many ask meanwhile). */
+  #scheduleRefill(): void {
+    if (this.#closed || this.#refill) return;
+    const delay = this.#options.refillDelayMs ?? DEFAULT_REFILL_DELAY_MS;
+    let start!: () => void;
+    const started = new Promise<void>((resolve) => (start = resolve));
+    const timer = setTimeout(() => {
+      this.#refill = undefined;
+      this.#schedule();
+      start();
+    }, delay);
+    timer.unref();
+    this.#refill = { timer, started, start };
   }
 
   #schedule(): void {
