@@ -138,6 +138,9 @@ class AppUnderTest {
       GITHUB_API_URL: context.githubApiUrl,
       TELECODER_GIT_URL: context.git.url,
       TELECODER_MAX_CONCURRENT: '1',
+      // What the caches save, measured as the figures were first taken: each sandbox started for its
+      // session (the warm pool's own gain is bench/run.ts's row (a)).
+      TELECODER_WARM_SANDBOXES: '0',
     });
     this.app = new TeleCoderBuilder()
       .withConfig(config)
