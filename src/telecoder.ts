@@ -58,7 +58,10 @@ const STOP_BUDGET_MS = 9_000;
 const INBOX_STOP_BUDGET_MS = 3_000;
 
 /** How the webhook inbox is worked through; tests shorten the retries or start it paused. */
-export type WebhookInboxOptions = Pick<InboxProcessorOptions, 'concurrency' | 'retryDelaysMs' | 'keepDoneMs' | 'paused'>;
+export type WebhookInboxOptions = Pick<InboxProcessorOptions, 'concurrency' | 'retryDelaysMs' | 'keepDoneMs' | 'paused'> & {
+  /** How long a repository's missing `.github/telecoder.yml` is believed missing (default 60 s; 0: asked every time). */
+  missingConfigMs?: number;
+};
 
 /**
  * Composes a TeleCoder application. Every part has a built-in default; `with…` replaces one.
@@ -152,7 +155,8 @@ export class TeleCoderBuilder {
 
   /** How GitHub deliveries stored in the webhook inbox are handled (concurrency, retries, paused). */
   withWebhookInbox(options: WebhookInboxOptions): this {
-    this.#webhookInbox = { ...options };
+    // Each call adds to the settings before it.
+    this.#webhookInbox = { ...this.#webhookInbox, ...options };
     return this;
   }
 
@@ -376,11 +380,12 @@ export class TeleCoder {
     // GitHub deliveries are stored before they are answered and handled afterwards (see
     // createTeleCoderApp); the inbox lives in the data dir's database, beside the sessions.
     let probot: Awaited<ReturnType<typeof createHttpServer>>['probot'];
-    const configCache = new RepoConfigCache({ logger: this.logger });
+    const { missingConfigMs, ...processorOptions } = this.#webhookInboxOptions;
+    const configCache = new RepoConfigCache({ logger: this.logger, missingForMs: missingConfigMs });
     const inbox = appConfigured ? (this.#inbox = SqliteWebhookInbox.open({ file: join(this.config.dataDir, 'telecoder.db') })) : undefined;
     const inboxProcessor = inbox
       ? (this.#inboxProcessor = new InboxProcessor({
-          ...this.#webhookInboxOptions,
+          ...processorOptions,
           inbox,
           logger: this.logger,
           // A crash between claiming a delivery and storing its session left the claim alone:

@@ -253,6 +253,37 @@ describe('GitHub webhooks through the inbox', () => {
     expect(app.app.store.listSessions()).toHaveLength(0);
   });
 
+  it('remembers that a repository has no configuration, until a push adds it', async () => {
+    const app = await start({ customize: (builder) => builder.withWebhookInbox({ missingConfigMs: 60_000 }) });
+    issueTaskMocks();
+    // One read of each file: a second read would find no mock, which fails the test.
+    noRepoConfig();
+    await deliver(app.url, { event: 'issues', payload: labeled(), secret: SECRET });
+    await app.app.githubIdle();
+    await deliver(app.url, { event: 'issues', payload: labeled(), secret: SECRET });
+    await app.app.githubIdle();
+    expect(app.app.store.listSessions()).toHaveLength(2);
+
+    const added = {
+      ref: 'refs/heads/main',
+      before: '0'.repeat(40),
+      after: '1'.repeat(40),
+      forced: false,
+      repository: { ...labeled().repository, default_branch: 'main' },
+      commits: [{ id: '1'.repeat(40), added: ['.github/telecoder.yml'], removed: [], modified: [] }],
+      installation: INSTALLATION,
+      sender: labeled().sender,
+    };
+    expect((await deliver(app.url, { event: 'push', payload: added, secret: SECRET })).status).toBe(200);
+    github.scope.get(CONFIG_FILE).reply(200, 'draft: true\n', { etag: '"v1"', 'content-type': 'text/plain; charset=utf-8' });
+    await deliver(app.url, { event: 'issues', payload: labeled(), secret: SECRET });
+    await app.app.githubIdle();
+    const sessions = app.app.store.listSessions();
+    expect(sessions).toHaveLength(3);
+    expect(sessions[0]!.options).toMatchObject({ draft: true });
+    await finishAll();
+  });
+
   it('reads the repository configuration once, revalidates it (304) while unchanged, and reads it again after a push that changes it', async () => {
     const app = await start();
     issueTaskMocks();

@@ -63,7 +63,12 @@ export interface StartedTestApp {
 export async function startTestApp(options: TestAppOptions): Promise<StartedTestApp> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'telecoder-e2e-data-'));
   const config = loadConfig(testEnv({ ...options, dataDir }));
-  const builder = new TeleCoderBuilder().withConfig(config).withLogger(createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'));
+  const builder = new TeleCoderBuilder()
+    .withConfig(config)
+    .withLogger(createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'))
+    // Tests mock every read of the repository configuration, a missing one included (its own test
+    // in github-inbox.test.ts turns the memory of a missing file back on).
+    .withWebhookInbox({ missingConfigMs: 0 });
   options.customize?.(builder);
   const app = builder.build();
   await app.start();

@@ -6,10 +6,15 @@ import { statusOf } from '../app/github-api.js';
 /** The Octokit `probot.auth(installationId)` gives: it has Probot's config plugin and request hooks. */
 export type InstallationOctokit = Awaited<ReturnType<Probot['auth']>>;
 
-interface CachedFile {
-  etag: string;
-  response: unknown;
-}
+/** A file as read last: its content by ETag, or that it does not exist (GitHub's 404 has no ETag). */
+type CachedFile = { etag: string; response: unknown } | { missing: unknown; until: number };
+
+/**
+ * How long a missing file is believed missing without asking again. A push that adds it to the
+ * default branch ends that at once; this bounds it where no push arrives (the owner's `.github`
+ * repository where the App is not installed, an installation not subscribed to `push`).
+ */
+const DEFAULT_MISSING_FOR_MS = 60_000;
 
 const CONTENTS_ROUTE = '/repos/{owner}/{repo}/contents/{path}';
 
@@ -17,16 +22,19 @@ const CONTENTS_ROUTE = '/repos/{owner}/{repo}/contents/{path}';
  * Probot's `context.config` (the repository's `.github/<file>`, else the owner's `.github`
  * repository's) with each file it reads cached by its ETag: a repeated read is a conditional
  * request, answered 304 while the file is unchanged, which GitHub does not count against the
- * rate limit. A push to a default branch that touches the file drops the repository's entries,
- * so the next read is a full one.
+ * rate limit. A missing file (a 404, which has no ETag to revalidate) is remembered for a minute.
+ * A push to a default branch that touches the file drops the repository's entries, so the next
+ * read is a full one.
  */
 export class RepoConfigCache {
   readonly #files = new Map<string, CachedFile>();
   readonly #hooked = new WeakSet<object>();
   readonly #logger: Logger;
+  readonly #missingForMs: number;
 
-  constructor(options: { logger: Logger }) {
+  constructor(options: { logger: Logger; /** Default 60 s; 0 asks every time. */ missingForMs?: number | undefined }) {
     this.#logger = options.logger;
+    this.#missingForMs = options.missingForMs ?? DEFAULT_MISSING_FOR_MS;
   }
 
   /** `context.config(fileName)` for `owner/repo`: the parsed file, or null when neither repository has one. */
@@ -69,9 +77,12 @@ export class RepoConfigCache {
       }
       const key = `${String(params.owner).toLowerCase()}/${String(params.repo).toLowerCase()}:${String(params.path)}`;
       const cached = this.#files.get(key);
+      // The same 404 again, which Probot reads as "no such file", without asking GitHub.
+      if (cached && 'missing' in cached && Date.now() < cached.until) throw cached.missing;
+      const known = cached && 'etag' in cached ? cached : undefined;
       // In place: before-after-hook hands the inner hooks the options object it was called with,
       // whatever this wrapper passes on.
-      if (cached) options.headers['if-none-match'] = cached.etag;
+      if (known) options.headers['if-none-match'] = known.etag;
       try {
         const response = await request(options);
         const etag = response.headers.etag;
@@ -79,8 +90,9 @@ export class RepoConfigCache {
         else this.#files.delete(key);
         return response;
       } catch (error) {
-        if (cached && statusOf(error) === 304) return cached.response as Awaited<ReturnType<typeof request>>;
-        this.#files.delete(key);
+        if (known && statusOf(error) === 304) return known.response as Awaited<ReturnType<typeof request>>;
+        if (statusOf(error) === 404 && this.#missingForMs > 0) this.#files.set(key, { missing: error, until: Date.now() + this.#missingForMs });
+        else this.#files.delete(key);
         throw error;
       }
     });
