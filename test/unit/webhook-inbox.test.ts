@@ -56,6 +56,36 @@ describe('the webhook inbox and its processor', () => {
     expect(inbox.pending()).toEqual([]);
   });
 
+  it('lends the slot of a delivery waiting out its retry to another repository, and takes it back before new work', async () => {
+    const { inbox } = open();
+    const log: string[] = [];
+    let running = 0;
+    let peak = 0;
+    const processor = new InboxProcessor({
+      inbox,
+      logger,
+      concurrency: 1,
+      retryDelaysMs: [150],
+      handle: async (d, { lastAttempt }) => {
+        running++;
+        peak = Math.max(peak, running);
+        log.push(`${d.id}${lastAttempt ? ' last' : ''}`);
+        await new Promise((resolve) => setTimeout(resolve, d.id === 'b1' ? 300 : 5));
+        running--;
+        if (d.id === 'a1' && !lastAttempt) throw new Error('GitHub answered 502');
+      },
+    });
+    processor.start();
+    processor.accept(delivery('a1', 'o/a'));
+    processor.accept(delivery('b1', 'o/b'));
+    processor.accept(delivery('a2', 'o/a'));
+    processor.accept(delivery('c1', 'o/c'));
+    await processor.idle();
+    // b1 ran while a1 waited; a1's retry came before c1, which was waiting longer; a2 after a1.
+    expect(log).toEqual(['a1', 'b1', 'a1 last', 'a2', 'c1']);
+    expect(peak).toBe(1);
+  });
+
   it('stores a redelivery once', async () => {
     const { inbox } = open();
     const seen: string[] = [];

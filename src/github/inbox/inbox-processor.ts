@@ -53,6 +53,13 @@ export class InboxProcessor {
   #arriving = 0;
   #started = false;
   #stopping = false;
+  /**
+   * Repositories whose delivery waits out a retry's backoff: they stay busy (their next delivery
+   * still waits, for order), but their slot is lent to other repositories meanwhile.
+   */
+  readonly #resting = new Set<string>();
+  /** Retries whose backoff is over, waiting for a slot; served before any new delivery. */
+  readonly #slotWaiters: Array<{ key: string; wake: () => void }> = [];
   #paused: boolean;
   #pruneTimer?: NodeJS.Timeout;
 
@@ -126,6 +133,7 @@ export class InboxProcessor {
       clearTimeout(retry.timer);
       retry.wake();
     }
+    for (const waiter of this.#slotWaiters.splice(0)) waiter.wake();
     const left = Math.max(0, deadline - Date.now());
     await Promise.race([this.idle(), new Promise((resolve) => setTimeout(resolve, left).unref())]);
   }
@@ -140,15 +148,26 @@ export class InboxProcessor {
     this.#pump();
   }
 
+  /** Deliveries being handled now (a retry waiting out its backoff holds no slot). */
+  get #active(): number {
+    return this.#busy.size - this.#resting.size;
+  }
+
   #pump(): void {
     if (!this.#started || this.#stopping || this.#paused) return this.#notifyIdle();
+    while (this.#slotWaiters.length > 0 && this.#active < this.#concurrency) {
+      const waiter = this.#slotWaiters.shift()!;
+      // Counted as active again now, before anything else is started in this pass.
+      this.#resting.delete(waiter.key);
+      waiter.wake();
+    }
     for (const [key, queue] of this.#queues) {
-      if (this.#busy.size >= this.#concurrency) break;
+      if (this.#active >= this.#concurrency) break;
       if (this.#busy.has(key)) continue;
       const delivery = queue.shift()!;
       if (queue.length === 0) this.#queues.delete(key);
       this.#busy.add(key);
-      void this.#run(delivery).finally(() => {
+      void this.#run(delivery, key).finally(() => {
         this.#busy.delete(key);
         this.#known.delete(delivery.id);
         this.#pump();
@@ -157,7 +176,7 @@ export class InboxProcessor {
     this.#notifyIdle();
   }
 
-  async #run(delivery: InboxDelivery): Promise<void> {
+  async #run(delivery: InboxDelivery, key: string): Promise<void> {
     const { inbox, handle, logger } = this.#options;
     const log = logger.child({ delivery: delivery.id, event: delivery.name });
     let attempts = delivery.attempts;
@@ -177,8 +196,24 @@ export class InboxProcessor {
         }
         const wait = this.#delays[attempts - 1] ?? 0;
         log.warn({ err: error, attempt: attempts, retryInMs: wait }, 'handling a webhook delivery failed; trying again');
-        if (!(await this.#sleep(wait))) return; // Stopping: the next start takes it from the inbox.
+        // Stopping: the next start takes it from the inbox.
+        if (!(await this.#rest(key, wait))) return;
       }
+    }
+  }
+
+  /** Waits out a backoff without holding a slot, then takes one back (before any new delivery). */
+  async #rest(key: string, ms: number): Promise<boolean> {
+    this.#resting.add(key);
+    this.#pump();
+    try {
+      if (!(await this.#sleep(ms))) return false;
+      if (this.#active < this.#concurrency) this.#resting.delete(key);
+      // Stopping wakes every waiter through the same list (see stop).
+      else await new Promise<void>((wake) => this.#slotWaiters.push({ key, wake }));
+      return !this.#stopping;
+    } finally {
+      this.#resting.delete(key);
     }
   }
 
