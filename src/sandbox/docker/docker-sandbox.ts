@@ -73,6 +73,8 @@ function describeReason(reason: StopReason | undefined): string {
   }
 }
 
+/** How long a waiting sandbox gets to show it still answers (DockerSandbox.usable). */
+const USABLE_CHECK_MS = 5_000;
 /** Archives up to this size are extracted on the executor (held in memory once, on the server). */
 const EXECUTOR_ARCHIVE_MAX_BYTES = 8 * 1024 * 1024;
 const ARCHIVE_TIMEOUT_MS = 120_000;
@@ -258,10 +260,14 @@ export class DockerSandbox implements Sandbox {
    */
   async usable(): Promise<boolean> {
     if (this.stopped || this.stopReason) return false;
-    if (!this.residentExecutor) return true;
-    const executor = await this.startExecutor().catch(() => null);
-    if (executor === null) return false;
-    return (executor?.usable ?? true) && !this.stopped;
+    if (this.residentExecutor) {
+      const executor = await this.startExecutor().catch(() => null);
+      if (executor === null || executor?.usable === false) return false;
+    }
+    // One command through it (a few milliseconds): a container killed moments ago may not have
+    // been noticed yet, but it cannot answer.
+    const answer = await this.exec(['true'], { timeoutMs: USABLE_CHECK_MS, maxOutputBytes: 1024 }).catch(() => undefined);
+    return answer?.exitCode === 0 && !this.stopped;
   }
 
   /** Hands a warm-pool sandbox to its session: from now on it is that session's, on its clock. */
