@@ -56,6 +56,39 @@ describe('GitHub webhooks through the inbox', () => {
     });
   }
 
+  /**
+   * The review a line comment belongs to cannot be read (404, for the first attempt and both
+   * retries); the commenter has `permission`. Returns the comments posted in the thread: an outsider
+   * (read) is never told, so for them a comment is only recorded, which the test then fails on.
+   */
+  function failingReviewMocks(permission: 'admin' | 'read'): string[] {
+    tokens();
+    const comments: string[] = [];
+    const comment = github.scope
+      .get(`${REPO}/pulls/7/reviews/555`)
+      .times(3)
+      .reply(404, { message: 'Not Found' })
+      .get(`${REPO}/collaborators/Codertocat/permission`)
+      .reply(200, { permission, role_name: permission, user: { login: 'Codertocat' } })
+      .post(`${REPO}/issues/7/comments`, (body: { body: string }) => (comments.push(body.body), true));
+    (permission === 'read' ? comment.optionally() : comment).reply(201, { id: 9004 });
+    return comments;
+  }
+
+  /** A push of one commit to `ref` of the repository, adding or changing these files. */
+  function push(ref: string, files: { added?: string[]; modified?: string[] }) {
+    return {
+      ref,
+      before: '0'.repeat(40),
+      after: '1'.repeat(40),
+      forced: false,
+      repository: { ...labeled().repository, default_branch: 'main' },
+      commits: [{ id: '1'.repeat(40), added: files.added ?? [], removed: [], modified: files.modified ?? [] }],
+      installation: INSTALLATION,
+      sender: labeled().sender,
+    };
+  }
+
   function labeled(login = 'Codertocat') {
     const payload = example('issues', 'labeled');
     payload.label = { ...payload.label!, name: 'telecoder' };
@@ -211,18 +244,8 @@ describe('GitHub webhooks through the inbox', () => {
 
   it('a review read that keeps failing is reported in the thread once, and the answer was still 2xx', async () => {
     const app = await start();
-    tokens();
-    const comments: string[] = [];
-    github.scope
-      // The first attempt and both retries.
-      .get(`${REPO}/pulls/7/reviews/555`)
-      .times(3)
-      .reply(404, { message: 'Not Found' })
-      // Only someone with write access is told.
-      .get(`${REPO}/collaborators/Codertocat/permission`)
-      .reply(200, { permission: 'admin', role_name: 'admin', user: { login: 'Codertocat' } })
-      .post(`${REPO}/issues/7/comments`, (body: { body: string }) => (comments.push(body.body), true))
-      .reply(201, { id: 9004 });
+    // Only someone with write access is told.
+    const comments = failingReviewMocks('admin');
     const answer = await deliver(app.url, { event: 'pull_request_review_comment', payload: lineComment(), secret: SECRET });
     expect(answer.status).toBe(200);
     await app.app.githubIdle();
@@ -234,18 +257,7 @@ describe('GitHub webhooks through the inbox', () => {
 
   it("the same failure on an outsider's event posts nothing", async () => {
     const app = await start();
-    tokens();
-    const comments: string[] = [];
-    github.scope
-      .get(`${REPO}/pulls/7/reviews/555`)
-      .times(3)
-      .reply(404, { message: 'Not Found' })
-      .get(`${REPO}/collaborators/Codertocat/permission`)
-      .reply(200, { permission: 'read', role_name: 'read', user: { login: 'Codertocat' } })
-      // Would record a comment if one were posted; the test fails on it below.
-      .post(`${REPO}/issues/7/comments`, (body: { body: string }) => (comments.push(body.body), true))
-      .optionally()
-      .reply(201, { id: 9005 });
+    const comments = failingReviewMocks('read');
     const answer = await deliver(app.url, { event: 'pull_request_review_comment', payload: lineComment(), secret: SECRET });
     expect(answer.status).toBe(200);
     await app.app.githubIdle();
@@ -264,16 +276,7 @@ describe('GitHub webhooks through the inbox', () => {
     await app.app.githubIdle();
     expect(app.app.store.listSessions()).toHaveLength(2);
 
-    const added = {
-      ref: 'refs/heads/main',
-      before: '0'.repeat(40),
-      after: '1'.repeat(40),
-      forced: false,
-      repository: { ...labeled().repository, default_branch: 'main' },
-      commits: [{ id: '1'.repeat(40), added: ['.github/telecoder.yml'], removed: [], modified: [] }],
-      installation: INSTALLATION,
-      sender: labeled().sender,
-    };
+    const added = push('refs/heads/main', { added: ['.github/telecoder.yml'] });
     expect((await deliver(app.url, { event: 'push', payload: added, secret: SECRET })).status).toBe(200);
     github.scope.get(CONFIG_FILE).reply(200, 'draft: true\n', { etag: '"v1"', 'content-type': 'text/plain; charset=utf-8' });
     await deliver(app.url, { event: 'issues', payload: labeled(), secret: SECRET });
@@ -301,24 +304,13 @@ describe('GitHub webhooks through the inbox', () => {
     for (const session of sessions) expect(session.options).toMatchObject({ draft: true, instructions: 'Keep it small.' });
 
     // A push elsewhere, or to another branch, keeps the cache; one to main that touches the file drops it.
-    const repository = labeled().repository;
-    const push = (ref: string, modified: string[]) => ({
-      ref,
-      before: '0'.repeat(40),
-      after: '1'.repeat(40),
-      forced: false,
-      repository: { ...repository, default_branch: 'main' },
-      commits: [{ id: '1'.repeat(40), added: [], removed: [], modified }],
-      installation: INSTALLATION,
-      sender: labeled().sender,
-    });
-    expect((await deliver(app.url, { event: 'push', payload: push('refs/heads/main', ['README.md']), secret: SECRET })).status).toBe(200);
-    expect((await deliver(app.url, { event: 'push', payload: push('refs/heads/other', ['.github/telecoder.yml']), secret: SECRET })).status).toBe(200);
+    expect((await deliver(app.url, { event: 'push', payload: push('refs/heads/main', { modified: ['README.md'] }), secret: SECRET })).status).toBe(200);
+    expect((await deliver(app.url, { event: 'push', payload: push('refs/heads/other', { modified: ['.github/telecoder.yml'] }), secret: SECRET })).status).toBe(200);
     github.scope.get(CONFIG_FILE).matchHeader('if-none-match', '"v1"').reply(304);
     await deliver(app.url, { event: 'issues', payload: labeled(), secret: SECRET });
     await app.app.githubIdle();
 
-    expect((await deliver(app.url, { event: 'push', payload: push('refs/heads/main', ['.github/telecoder.yml']), secret: SECRET })).status).toBe(200);
+    expect((await deliver(app.url, { event: 'push', payload: push('refs/heads/main', { modified: ['.github/telecoder.yml'] }), secret: SECRET })).status).toBe(200);
     // A full read again: no If-None-Match.
     nock(github.baseUrl, { badheaders: ['if-none-match'] })
       .get(CONFIG_FILE)

@@ -268,7 +268,7 @@ export class DockerRuntime implements Runtime {
   private async createCold(spec: SandboxSpec, start: StartPoint): Promise<Sandbox> {
     const name = `telecoder-${spec.sessionId}`;
     await this.removeEarlierAttempt(spec.sessionId, name);
-    const { sandbox } = await this.launch({ ...spec, name, start: { ...start, preload: undefined }, idleMs: 0 });
+    const { sandbox } = await this.launch({ ...spec, name, start, idleMs: 0 });
     return sandbox;
   }
 
@@ -322,9 +322,8 @@ export class DockerRuntime implements Runtime {
     const { sandbox } = member;
     const name = `telecoder-${spec.sessionId}`;
     try {
-      // An earlier attempt of this session that this process still runs; one it lost track of
-      // only holds the name, which the rename below takes back.
-      for (const earlier of this.live.values()) if (earlier.sessionId === spec.sessionId) await earlier.destroy();
+      // One this process lost track of only holds the name, which the rename below takes back.
+      await this.destroyLiveAttempt(spec.sessionId);
       if (!(await sandbox.usable())) throw new Error('it stopped while it waited');
       await member.network.bind(spec.sessionId, spec.onEgressBlocked);
     } catch (error) {
@@ -647,10 +646,15 @@ export class DockerRuntime implements Runtime {
 
   /** A retry of the same session: the earlier attempt's container is stale. */
   private async removeEarlierAttempt(sessionId: string, name: string): Promise<void> {
+    await this.destroyLiveAttempt(sessionId);
+    await forceRemove(this.docker.getContainer(name));
+  }
+
+  /** An earlier attempt of this session that this process still runs. */
+  private async destroyLiveAttempt(sessionId: string): Promise<void> {
     for (const sandbox of this.live.values()) {
       if (sandbox.sessionId === sessionId) await sandbox.destroy();
     }
-    await forceRemove(this.docker.getContainer(name));
   }
 
   private endpoint(): string {
